@@ -1,0 +1,123 @@
+"""One registry for every model: ``create_model(name, **kwargs)`` and ``list_models()``.
+
+Each family module registers its builders with :func:`register_model`, giving the paper, the
+default input size and the paper's own figures, so that ``sepconv models`` can print the paper's
+number beside ours.
+"""
+
+from __future__ import annotations
+
+import difflib
+import inspect
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from torch import nn
+
+
+@dataclass(frozen=True)
+class ModelEntry:
+    """What the registry knows about one model name."""
+
+    name: str
+    fn: Callable[..., nn.Module]
+    paper: str
+    input_size: int = 224
+    paper_params: float | None = None  # as the paper prints it (e.g. 4.2e6)
+    paper_macs: float | None = None  # multiply-accumulates (the papers' "mult-adds")
+    defaults: dict[str, Any] = field(default_factory=dict)
+
+
+_REGISTRY: dict[str, ModelEntry] = {}
+
+
+def register_model(
+    name: str,
+    *,
+    paper: str,
+    input_size: int = 224,
+    paper_params: float | None = None,
+    paper_macs: float | None = None,
+    **defaults: Any,
+) -> Callable[[Callable[..., nn.Module]], Callable[..., nn.Module]]:
+    """Register ``fn`` under ``name``; ``defaults`` are keyword arguments bound at creation."""
+
+    def wrap(fn: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
+        if name in _REGISTRY:
+            raise ValueError(f"model name {name!r} is registered twice")
+        _REGISTRY[name] = ModelEntry(name, fn, paper, input_size, paper_params, paper_macs, dict(defaults))
+        return fn
+
+    return wrap
+
+
+def list_models() -> list[str]:
+    """Every registered model name, sorted."""
+    _load_families()
+    return sorted(_REGISTRY)
+
+
+def model_entry(name: str) -> ModelEntry:
+    _load_families()
+    if name not in _REGISTRY:
+        close = difflib.get_close_matches(str(name), list(_REGISTRY), n=3)
+        hint = f"; did you mean {', '.join(close)}?" if close else f"; known: {', '.join(sorted(_REGISTRY))}"
+        raise ValueError(f"model={name!r} is not a registered model{hint}")
+    return _REGISTRY[name]
+
+
+def create_model(name: str, weights: str | Path | None = None, weights_source: str | None = None,
+                 **kwargs: Any) -> nn.Module:
+    """Build a registered model.
+
+    ``weights`` loads a checkpoint: a sepconv ``.safetensors`` file (with its JSON sidecar, which
+    names the model and its arguments, so ``name`` may be ``None``), or a foreign checkpoint with
+    ``weights_source`` "torchvision", "timm" or "keras" (see :mod:`sepconv.weights`).
+
+    Example::
+
+        >>> create_model("mobilenet_v2", width_mult=0.5, num_classes=10)(torch.zeros(1, 3, 224, 224)).shape
+        torch.Size([1, 10])
+    """
+    if weights is not None and weights_source is None:
+        from ..checkpoint import load_model
+
+        return load_model(weights, name=name, **kwargs)
+    if weights is not None:
+        from .. import weights as weights_mod
+
+        return weights_mod.create_with_weights(name, weights, weights_source, **kwargs)
+    entry = model_entry(name)
+    args = {**entry.defaults, **kwargs}
+    try:
+        inspect.signature(entry.fn).bind(**args)
+    except TypeError as e:
+        params = [p for p in inspect.signature(entry.fn).parameters]
+        raise ValueError(f"{name}: {e}; accepted arguments: {', '.join(params)}") from None
+    model = entry.fn(**args)
+    model.sepconv_config = {"model": name, "kwargs": kwargs}
+    return model
+
+
+def parse_spec(spec: str) -> tuple[str, dict[str, Any]]:
+    """``"mobilenet_v1:width_mult=0.5,num_classes=10"`` -> (name, kwargs); values parsed as JSON
+    where they parse (numbers, true/false, null, lists), else kept as strings."""
+    name, _, rest = spec.partition(":")
+    kwargs: dict[str, Any] = {}
+    for item in filter(None, rest.split(",")):
+        key, eq, value = item.partition("=")
+        if not eq or not key.strip().isidentifier():
+            raise ValueError(f"model spec {spec!r}: {item!r} must be key=value")
+        try:
+            kwargs[key.strip()] = json.loads(value)
+        except json.JSONDecodeError:
+            kwargs[key.strip()] = value
+    return name.strip(), kwargs
+
+
+def _load_families() -> None:
+    # Importing the families registers them; done lazily so that the registry has no import cycle.
+    from . import _families  # noqa: F401
