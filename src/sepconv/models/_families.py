@@ -1,1 +1,4 @@
 """Imports every model family so that each registers itself."""
+from . import mobilenet_v1  # noqa: F401
+from . import mobilenet_v2  # noqa: F401
+from . import mobilenet_v3  # noqa: F401

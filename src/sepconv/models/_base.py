@@ -1,0 +1,135 @@
+"""What every classification network in the zoo shares: a stem, a flat sequence of blocks, a
+head, and the ``features_only`` mode that turns the body into a multi-scale backbone.
+
+Families differ in their tables and heads, not in this plumbing, so it is written once here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from functools import partial
+from typing import Any
+
+import torch
+from torch import nn
+
+from ..layers._check import one_of, positive_int
+
+ACTIVATIONS = {"relu": nn.ReLU, "relu6": nn.ReLU6, "hardswish": nn.Hardswish, "prelu": nn.PReLU}
+
+
+@dataclass(frozen=True)
+class FeatureInfo:
+    """One multi-scale output: which module produces it, its stride and its channels."""
+
+    module: str
+    stride: int
+    channels: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def activation(name: str) -> type[nn.Module]:
+    return ACTIVATIONS[one_of("act", name, ACTIVATIONS)]
+
+
+def batch_norm(eps: float) -> Any:
+    if not isinstance(eps, (int, float)) or not 0 < eps < 1:
+        raise ValueError(f"bn_eps={eps!r} must be a number in (0, 1)")
+    return partial(nn.BatchNorm2d, eps=float(eps))
+
+
+def check_common(num_classes: int, in_chans: int, drop_rate: float) -> None:
+    if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 0:
+        raise ValueError(f"num_classes={num_classes!r} must be a non-negative integer (0: no classifier)")
+    positive_int("in_chans", in_chans)
+    if not isinstance(drop_rate, (int, float)) or not 0 <= drop_rate < 1:
+        raise ValueError(f"drop_rate={drop_rate!r} must be in [0, 1)")
+
+
+def check_width(width_mult: float) -> float:
+    if isinstance(width_mult, bool) or not isinstance(width_mult, (int, float)) or width_mult <= 0:
+        raise ValueError(f"width_mult={width_mult!r} must be a positive number")
+    return float(width_mult)
+
+
+def classifier(in_features: int, num_classes: int) -> nn.Module:
+    """The final linear layer, or an identity (pooled features out) when ``num_classes == 0``."""
+    return nn.Linear(in_features, num_classes) if num_classes > 0 else nn.Identity()
+
+
+class ConvNet(nn.Module):
+    """Base of the zoo's networks: ``stem`` -> ``blocks`` -> head.
+
+    Subclasses build ``self.stem`` and ``self.blocks`` (an ``nn.Sequential``), give the output
+    stride and channels of each of ``[stem, *blocks]`` to :meth:`init_features`, and define
+    ``forward_features`` and ``forward_head``. With ``features_only=True`` the head is dropped and
+    ``forward`` returns the last map at each stride (``feature_info`` lists them), selected by
+    ``out_indices``.
+    """
+
+    stem: nn.Module
+    blocks: nn.Sequential
+
+    def init_features(
+        self,
+        strides: Sequence[int],
+        channels: Sequence[int],
+        features_only: bool,
+        out_indices: Sequence[int] | None,
+    ) -> None:
+        names = ["stem"] + [f"blocks.{i}" for i in range(len(self.blocks))]
+        last_at_stride: dict[int, int] = {}
+        for i, s in enumerate(strides):
+            last_at_stride[s] = i
+        taps = sorted(last_at_stride.values())
+        every = [FeatureInfo(names[i], strides[i], channels[i]) for i in taps]
+        if out_indices is None:
+            out_indices = tuple(range(len(every)))
+        out_indices = tuple(out_indices)
+        for i in out_indices:
+            if isinstance(i, bool) or not isinstance(i, int) or not -len(every) <= i < len(every):
+                raise ValueError(f"out_indices={out_indices!r}: each must index one of {len(every)} feature levels")
+        chosen = sorted({i % len(every) for i in out_indices})
+        self.features_only = bool(features_only)
+        self.feature_info = [every[i] for i in chosen] if features_only else every
+        self._taps = frozenset(taps[i] for i in chosen)
+        self.num_features: int
+
+    def feature_maps(self, x: torch.Tensor) -> list[torch.Tensor]:
+        """The maps listed in ``feature_info``, from the finest to the coarsest."""
+        x = self.stem(x)
+        maps = [x] if 0 in self._taps else []
+        for i, block in enumerate(self.blocks, start=1):
+            x = block(x)
+            if i in self._taps:
+                maps.append(x)
+        return maps
+
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError  # each family writes its own, with its shapes
+
+    def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
+        raise NotImplementedError
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor | list[torch.Tensor]:
+        if self.features_only:
+            return self.feature_maps(x)
+        return self.forward_head(self.forward_features(x))
+
+
+def drop_head(model: ConvNet, *names: str) -> None:
+    """Remove head modules (``features_only`` backbones carry no classifier)."""
+    for name in names:
+        if hasattr(model, name):
+            delattr(model, name)
+
+
+def cumulative(strides: Sequence[int], start: int = 1) -> list[int]:
+    out, s = [], start
+    for step in strides:
+        s *= step
+        out.append(s)
+    return out

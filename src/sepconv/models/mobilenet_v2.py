@@ -1,0 +1,113 @@
+"""MobileNetV2 (Sandler et al. 2018, *MobileNetV2: Inverted Residuals and Linear Bottlenecks*).
+
+Table 2 gives the body as rows (t, c, n, s): expansion factor, output channels, repeats, stride
+of the first repeat. Channels are rounded to multiples of 8 with :func:`make_divisible`, as the
+TensorFlow reference, torchvision and timm do, and the final 1x1 conv keeps 1280 channels for
+width multipliers below 1 (Section 6.1).
+
+The paper's Table 4/6 give 6.9M parameters for width 1.4; the architecture of Table 2 at 1.4 has
+6,108,776 (as in every implementation), so that figure cannot be reached by the table itself.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from ..layers import ConvNormAct, InvertedResidual, make_divisible
+from ._base import ConvNet, activation, batch_norm, check_common, check_width, classifier, cumulative, drop_head
+from .registry import register_model
+
+PAPER = "Sandler et al. 2018, MobileNetV2, Table 2"
+
+
+@dataclass(frozen=True)
+class Bottleneck:
+    """One row of Table 2: ``n`` inverted residuals expanding by ``t`` to ``c`` channels."""
+
+    t: int  # expansion factor
+    c: int  # output channels (before the width multiplier)
+    n: int  # repeats
+    s: int  # stride of the first repeat
+
+
+# Table 2.
+MOBILENET_V2 = [
+    Bottleneck(t=1, c=16, n=1, s=1),
+    Bottleneck(t=6, c=24, n=2, s=2),
+    Bottleneck(t=6, c=32, n=3, s=2),
+    Bottleneck(t=6, c=64, n=4, s=2),
+    Bottleneck(t=6, c=96, n=3, s=1),
+    Bottleneck(t=6, c=160, n=3, s=2),
+    Bottleneck(t=6, c=320, n=1, s=1),
+]
+STEM, HEAD = 32, 1280
+
+
+class MobileNetV2(ConvNet):
+    """MobileNetV2 with width multiplier 0.35 ... 1.4 and any input resolution.
+
+    Example::
+
+        >>> MobileNetV2(width_mult=0.35)(torch.zeros(1, 3, 160, 160)).shape
+        torch.Size([1, 1000])
+    """
+
+    def __init__(
+        self,
+        width_mult: float = 1.0,
+        num_classes: int = 1000,
+        in_chans: int = 3,
+        drop_rate: float = 0.2,
+        act: str = "relu6",
+        bn_eps: float = 1e-5,
+        padding: str = "same",
+        features_only: bool = False,
+        out_indices: Sequence[int] | None = None,
+    ) -> None:
+        super().__init__()
+        check_common(num_classes, in_chans, drop_rate)
+        alpha = check_width(width_mult)
+        norm, act_layer = batch_norm(bn_eps), activation(act)
+
+        width = make_divisible(STEM * alpha)
+        self.stem = ConvNormAct(in_chans, width, 3, stride=2, padding=padding, norm_layer=norm, act_layer=act_layer)
+        blocks, strides, channels = [], [2], [width]
+        for row in MOBILENET_V2:
+            out = make_divisible(row.c * alpha)
+            for i in range(row.n):
+                stride = row.s if i == 0 else 1
+                blocks.append(InvertedResidual(width, out, width * row.t, 3, stride, act_layer=act_layer,
+                                               norm_layer=norm, padding=padding))
+                width = out
+                strides.append(stride)
+                channels.append(out)
+        self.blocks = nn.Sequential(*blocks)
+        self.init_features(cumulative(strides), channels, features_only, out_indices)
+
+        self.num_features = make_divisible(HEAD * max(1.0, alpha))
+        self.head_conv = ConvNormAct(width, self.num_features, 1, norm_layer=norm, act_layer=act_layer)
+        self.global_pool = nn.AdaptiveAvgPool2d(1)
+        self.head_drop = nn.Dropout(drop_rate)
+        self.classifier = classifier(self.num_features, num_classes)
+        if features_only:
+            drop_head(self, "head_conv", "global_pool", "head_drop", "classifier")
+
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.stem(x)  # (B, 32a, H/2, W/2)
+        x = self.blocks(x)  # (B, 320a, H/32, W/32)
+        return self.head_conv(x)  # (B, 1280, H/32, W/32)
+
+    def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
+        x = self.global_pool(x).flatten(1)  # (B, 1280)
+        x = self.head_drop(x)
+        return x if pre_logits else self.classifier(x)  # (B, num_classes)
+
+
+@register_model("mobilenet_v2", paper=PAPER, paper_params=3.4e6, paper_macs=300e6)
+def mobilenet_v2(**kwargs) -> MobileNetV2:
+    """MobileNetV2; the paper's Table 6 also gives 1.4 (6.9M params, 585M MACs) and 0.35 (59M MACs)."""
+    return MobileNetV2(**kwargs)

@@ -1,0 +1,175 @@
+"""MobileNetV3-Large and -Small (Howard et al. 2019, *Searching for MobileNetV3*, Tables 1 and 2).
+
+Each row is (k, exp, out, se, nl, s): kernel, expansion width, output width, squeeze-excite, the
+non-linearity (RE = ReLU, HS = hard-swish) and stride. All widths, the expansions included, are
+scaled by the width multiplier and rounded to multiples of 8; the squeeze width is a quarter of
+the expansion, rounded likewise; the gate is the hard sigmoid (Section 5.3). The head is the
+paper's efficient last stage (Fig. 5): 1x1 conv to 6x the last width, pool, a 1x1 (here linear)
+layer to 1280 (1024 for Small) with hard-swish and no norm, then the classifier.
+
+Fractional widths follow one of two conventions (``rounding``): "timm" (the default; also
+TensorFlow's reference and Keras) expands each block by the ratio exp/in of the table applied to
+the already-rounded input width, and keeps the 1280/1024 head for widths up to 1; "torchvision"
+scales every expansion width directly and scales the head too. At width 1.0 the two agree; at 0.75
+only "timm" gives Table 3's 155M (Large) and 44M (Small) MACs.
+
+``minimalistic=True`` is the reference code's variant without SE, hard-swish and 5x5 kernels.
+Differences from the paper's figures: 5.48M/217M (Large) and 2.54M/57M (Small) here and in every
+implementation, against the paper's 5.4M/219M and 2.5M/56M (Table 3).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from functools import partial
+
+import torch
+from torch import nn
+
+from ..layers import ConvNormAct, InvertedResidual, SqueezeExcite, make_divisible
+from ..layers._check import one_of, positive_int
+from ._base import ConvNet, batch_norm, check_common, check_width, classifier, cumulative, drop_head
+from .registry import register_model
+
+PAPER = "Howard et al. 2019, Searching for MobileNetV3, Tables 1-2"
+
+
+@dataclass(frozen=True)
+class Bneck:
+    """One row of Table 1/2: an inverted residual ("bneck")."""
+
+    k: int  # depthwise kernel size
+    exp: int  # expansion width
+    out: int  # output width
+    se: bool  # squeeze-and-excite
+    nl: str  # "RE" (ReLU) or "HS" (hard-swish)
+    s: int  # stride
+
+
+# Table 1.
+MOBILENET_V3_LARGE = [
+    Bneck(k=3, exp=16, out=16, se=False, nl="RE", s=1),
+    Bneck(k=3, exp=64, out=24, se=False, nl="RE", s=2),
+    Bneck(k=3, exp=72, out=24, se=False, nl="RE", s=1),
+    Bneck(k=5, exp=72, out=40, se=True, nl="RE", s=2),
+    Bneck(k=5, exp=120, out=40, se=True, nl="RE", s=1),
+    Bneck(k=5, exp=120, out=40, se=True, nl="RE", s=1),
+    Bneck(k=3, exp=240, out=80, se=False, nl="HS", s=2),
+    Bneck(k=3, exp=200, out=80, se=False, nl="HS", s=1),
+    Bneck(k=3, exp=184, out=80, se=False, nl="HS", s=1),
+    Bneck(k=3, exp=184, out=80, se=False, nl="HS", s=1),
+    Bneck(k=3, exp=480, out=112, se=True, nl="HS", s=1),
+    Bneck(k=3, exp=672, out=112, se=True, nl="HS", s=1),
+    Bneck(k=5, exp=672, out=160, se=True, nl="HS", s=2),
+    Bneck(k=5, exp=960, out=160, se=True, nl="HS", s=1),
+    Bneck(k=5, exp=960, out=160, se=True, nl="HS", s=1),
+]
+
+# Table 2.
+MOBILENET_V3_SMALL = [
+    Bneck(k=3, exp=16, out=16, se=True, nl="RE", s=2),
+    Bneck(k=3, exp=72, out=24, se=False, nl="RE", s=2),
+    Bneck(k=3, exp=88, out=24, se=False, nl="RE", s=1),
+    Bneck(k=5, exp=96, out=40, se=True, nl="HS", s=2),
+    Bneck(k=5, exp=240, out=40, se=True, nl="HS", s=1),
+    Bneck(k=5, exp=240, out=40, se=True, nl="HS", s=1),
+    Bneck(k=5, exp=120, out=48, se=True, nl="HS", s=1),
+    Bneck(k=5, exp=144, out=48, se=True, nl="HS", s=1),
+    Bneck(k=5, exp=288, out=96, se=True, nl="HS", s=2),
+    Bneck(k=5, exp=576, out=96, se=True, nl="HS", s=1),
+    Bneck(k=5, exp=576, out=96, se=True, nl="HS", s=1),
+]
+STEM = 16
+NONLINEARITY = {"RE": nn.ReLU, "HS": nn.Hardswish}
+
+
+class MobileNetV3(ConvNet):
+    """MobileNetV3 from a table of :class:`Bneck` rows and the width of its last hidden layer.
+
+    ``head_channels`` is the 1280/1024 hidden layer before the classifier. ``rounding`` picks
+    the width convention for fractional ``width_mult`` (see the module docstring).
+
+    Example::
+
+        >>> MobileNetV3(MOBILENET_V3_SMALL, 1024)(torch.zeros(1, 3, 224, 224)).shape
+        torch.Size([1, 1000])
+    """
+
+    def __init__(
+        self,
+        table: Sequence[Bneck],
+        head_channels: int,
+        width_mult: float = 1.0,
+        minimalistic: bool = False,
+        rounding: str = "timm",
+        num_classes: int = 1000,
+        in_chans: int = 3,
+        drop_rate: float = 0.2,
+        bn_eps: float = 1e-3,
+        padding: str = "same",
+        features_only: bool = False,
+        out_indices: Sequence[int] | None = None,
+    ) -> None:
+        super().__init__()
+        check_common(num_classes, in_chans, drop_rate)
+        alpha = check_width(width_mult)
+        positive_int("head_channels", head_channels)
+        one_of("rounding", rounding, ("timm", "torchvision"))
+        by_ratio = rounding == "timm"
+        norm = batch_norm(bn_eps)
+        if minimalistic:
+            table = [replace(row, k=3, se=False, nl="RE") for row in table]
+        hswish = nn.ReLU if minimalistic else nn.Hardswish
+
+        width = make_divisible(STEM * alpha)
+        self.stem = ConvNormAct(in_chans, width, 3, stride=2, padding=padding, norm_layer=norm, act_layer=hswish)
+        blocks, strides, channels = [], [2], [width]
+        prev = STEM  # the table's (unscaled) input width of the current row
+        for row in table:
+            out = make_divisible(row.out * alpha)
+            mid = make_divisible(width * row.exp / prev) if by_ratio else make_divisible(row.exp * alpha)
+            prev = row.out
+            se = partial(SqueezeExcite, reduction=4, divisor=8, gate=nn.Hardsigmoid) if row.se else None
+            blocks.append(InvertedResidual(width, out, mid, row.k, row.s, act_layer=NONLINEARITY[row.nl],
+                                           se_layer=se, norm_layer=norm, padding=padding))
+            width = out
+            strides.append(row.s)
+            channels.append(out)
+        self.blocks = nn.Sequential(*blocks)
+        self.init_features(cumulative(strides), channels, features_only, out_indices)
+
+        last_conv = make_divisible(6 * width)
+        scale_head = alpha > 1 or not by_ratio
+        self.num_features = make_divisible(head_channels * alpha) if scale_head else head_channels
+        self.head_conv = ConvNormAct(width, last_conv, 1, norm_layer=norm, act_layer=hswish)
+        self.global_pool = nn.AdaptiveAvgPool2d(1)
+        self.head_fc = nn.Linear(last_conv, self.num_features)
+        self.head_act = hswish()
+        self.head_drop = nn.Dropout(drop_rate)
+        self.classifier = classifier(self.num_features, num_classes)
+        if features_only:
+            drop_head(self, "head_conv", "global_pool", "head_fc", "head_act", "head_drop", "classifier")
+
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.stem(x)  # (B, 16a, H/2, W/2)
+        x = self.blocks(x)  # (B, 160a | 96a, H/32, W/32)
+        return self.head_conv(x)  # (B, 960a | 576a, H/32, W/32)
+
+    def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
+        x = self.global_pool(x).flatten(1)  # (B, 960a | 576a)
+        x = self.head_act(self.head_fc(x))  # (B, 1280 | 1024)
+        x = self.head_drop(x)
+        return x if pre_logits else self.classifier(x)  # (B, num_classes)
+
+
+@register_model("mobilenet_v3_large", paper=PAPER, paper_params=5.4e6, paper_macs=219e6)
+def mobilenet_v3_large(**kwargs) -> MobileNetV3:
+    """MobileNetV3-Large (Table 1); Table 3 gives 0.75: 155M MACs, 4.0M params."""
+    return MobileNetV3(MOBILENET_V3_LARGE, 1280, **kwargs)
+
+
+@register_model("mobilenet_v3_small", paper=PAPER, paper_params=2.5e6, paper_macs=56e6)
+def mobilenet_v3_small(**kwargs) -> MobileNetV3:
+    """MobileNetV3-Small (Table 2); Table 3 gives 0.75: 44M MACs, 2.0M params."""
+    return MobileNetV3(MOBILENET_V3_SMALL, 1024, **kwargs)
