@@ -1,0 +1,127 @@
+"""MobileFaceNet (Chen et al. 2018, *MobileFaceNets: Efficient CNNs for Accurate Real-Time Face
+Verification on Mobile Devices*, Table 1).
+
+A MobileNetV2-style body for 112x112 faces whose head replaces global average pooling by a
+global depthwise convolution (GDC, Section 2.2): a 7x7 depthwise kernel over the 7x7 map, so that
+the corners of a face weigh differently from its centre, followed by a linear 1x1 conv to the
+128-d embedding. PReLU everywhere (one slope per layer here).
+
+The paper gives 0.99M parameters and 221M MACs (Table 2); this table, with one PReLU slope per
+layer and the 128-d embedding as output (no classifier), gives 995,617 parameters and 220,965,376
+MACs at 112 px: 0.6% more parameters than "0.99M" read literally, 0.02% fewer MACs than "221M".
+(976,000 of the parameters are conv weights; the rest are BatchNorm and PReLU.)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from ..layers import ConvNormAct, GlobalDepthwiseConv2d, InvertedResidual
+from ..layers._check import positive_int
+from ._base import ConvNet, batch_norm, check_common, classifier, cumulative, drop_head
+from .registry import register_model
+
+PAPER = "Chen et al. 2018, MobileFaceNets, Table 1"
+
+
+@dataclass(frozen=True)
+class Bottleneck:
+    """A Table 1 row (t, c, n, s), as in MobileNetV2."""
+
+    t: int
+    c: int
+    n: int
+    s: int
+
+
+# Table 1, between the stem (conv 3x3/64/s2, depthwise 3x3/64) and the head.
+MOBILEFACENET = [
+    Bottleneck(t=2, c=64, n=5, s=2),
+    Bottleneck(t=4, c=128, n=1, s=2),
+    Bottleneck(t=2, c=128, n=6, s=1),
+    Bottleneck(t=4, c=128, n=1, s=2),
+    Bottleneck(t=2, c=128, n=2, s=1),
+]
+STEM, HEAD, EMBEDDING = 64, 512, 128
+
+
+class MobileFaceNet(ConvNet):
+    """MobileFaceNet; the output is the ``embedding_dim`` embedding when ``num_classes == 0``.
+
+    The GDC kernel must cover the last feature map, so it is sized from ``img_size`` (112 ->
+    7x7); other input sizes need their own ``img_size``.
+
+    Example::
+
+        >>> MobileFaceNet()(torch.zeros(2, 3, 112, 112)).shape
+        torch.Size([2, 128])
+    """
+
+    def __init__(
+        self,
+        num_classes: int = 0,
+        in_chans: int = 3,
+        drop_rate: float = 0.0,
+        img_size: int = 112,
+        embedding_dim: int = EMBEDDING,
+        bn_eps: float = 1e-5,
+        features_only: bool = False,
+        out_indices: Sequence[int] | None = None,
+    ) -> None:
+        super().__init__()
+        check_common(num_classes, in_chans, drop_rate)
+        positive_int("img_size", img_size)
+        positive_int("embedding_dim", embedding_dim)
+        norm = batch_norm(bn_eps)
+        cna = dict(norm_layer=norm, act_layer=nn.PReLU)
+        self.stem = nn.Sequential(
+            ConvNormAct(in_chans, STEM, 3, stride=2, **cna),
+            ConvNormAct(STEM, STEM, 3, groups=STEM, **cna),
+        )
+        width, blocks, strides, channels = STEM, [], [2], [STEM]
+        for row in MOBILEFACENET:
+            for i in range(row.n):
+                stride = row.s if i == 0 else 1
+                blocks.append(InvertedResidual(width, row.c, width * row.t, 3, stride, act_layer=nn.PReLU,
+                                               norm_layer=norm))
+                width = row.c
+                strides.append(stride)
+                channels.append(width)
+        self.blocks = nn.Sequential(*blocks)
+        total_stride = cumulative(strides)
+        self.init_features(total_stride, channels, features_only, out_indices)
+
+        size = img_size
+        for _ in range(total_stride[-1].bit_length() - 1):  # each stride-2 3x3 conv: ceil(n / 2)
+            size = (size + 1) // 2
+        self.num_features = embedding_dim
+        self.head_conv = ConvNormAct(width, HEAD, 1, **cna)
+        self.gdc = GlobalDepthwiseConv2d(HEAD, size)
+        self.gdc_norm = norm(HEAD)
+        self.embed = nn.Conv2d(HEAD, embedding_dim, 1, bias=False)
+        self.embed_norm = nn.BatchNorm1d(embedding_dim, eps=bn_eps)
+        self.head_drop = nn.Dropout(drop_rate)
+        self.classifier = classifier(embedding_dim, num_classes)
+        if features_only:
+            drop_head(self, "head_conv", "gdc", "gdc_norm", "embed", "embed_norm", "head_drop", "classifier")
+
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.stem(x)  # (B, 64, H/2, W/2)
+        x = self.blocks(x)  # (B, 128, H/16, W/16)
+        return self.head_conv(x)  # (B, 512, 7, 7) at 112 px
+
+    def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
+        x = self.gdc_norm(self.gdc(x))  # (B, 512, 1, 1): linear GDConv 7x7
+        x = self.embed_norm(self.embed(x).flatten(1))  # (B, 128): linear 1x1 conv
+        x = self.head_drop(x)
+        return x if pre_logits else self.classifier(x)  # (B, num_classes) or (B, 128)
+
+
+@register_model("mobilefacenet", paper=PAPER, input_size=112, paper_params=0.99e6, paper_macs=221e6)
+def mobilefacenet(**kwargs) -> MobileFaceNet:
+    """MobileFaceNet at 112 px, 128-d embedding."""
+    return MobileFaceNet(**kwargs)
