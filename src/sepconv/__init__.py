@@ -1,10 +1,11 @@
 """sepconv: separable convolutions made real.
 
-Operators (:mod:`sepconv.layers`), an exact cost model (:mod:`sepconv.cost`), and the command-line
-tool ``sepconv``.
+Operators (:mod:`sepconv.layers`), the model zoo (:func:`create_model`, :func:`list_models`),
+an exact cost model (:mod:`sepconv.cost`), and the command-line tool ``sepconv``.
 """
 
 from . import layers
+from .models import create_model, list_models
 
 __version__ = "0.1.0"
-__all__ = ["layers", "__version__"]
+__all__ = ["layers", "create_model", "list_models", "__version__"]

@@ -10,6 +10,7 @@ from __future__ import annotations
 import difflib
 import inspect
 import json
+import typing
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -92,14 +93,25 @@ def create_model(name: str, weights: str | Path | None = None, weights_source: s
         return weights_mod.create_with_weights(name, weights, weights_source, **kwargs)
     entry = model_entry(name)
     args = {**entry.defaults, **kwargs}
-    try:
-        inspect.signature(entry.fn).bind(**args)
-    except TypeError as e:
-        params = [p for p in inspect.signature(entry.fn).parameters]
-        raise ValueError(f"{name}: {e}; accepted arguments: {', '.join(params)}") from None
+    accepted = accepted_arguments(entry)
+    unknown = sorted(set(args) - set(accepted))
+    if unknown:
+        raise ValueError(f"{name}: unknown argument(s) {', '.join(unknown)}; accepted: {', '.join(accepted)}")
     model = entry.fn(**args)
     model.sepconv_config = {"model": name, "kwargs": kwargs}
     return model
+
+
+def accepted_arguments(entry: ModelEntry) -> list[str]:
+    """Keyword arguments a model accepts: the builder's own, or, for a ``**kwargs`` builder, the
+    keyword parameters of the class it returns (its return annotation)."""
+    sig = inspect.signature(entry.fn)
+    kinds = {p.kind for p in sig.parameters.values()}
+    if inspect.Parameter.VAR_KEYWORD not in kinds:
+        return list(sig.parameters)
+    cls = typing.get_type_hints(entry.fn)["return"]
+    return [n for n, p in inspect.signature(cls).parameters.items()
+            if p.default is not inspect.Parameter.empty and n not in ("self",)]
 
 
 def parse_spec(spec: str) -> tuple[str, dict[str, Any]]:

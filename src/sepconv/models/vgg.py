@@ -46,7 +46,7 @@ class VGG(ConvNet):
 
     def __init__(
         self,
-        table: Sequence[Stage] = VGG16,
+        table: Sequence[Stage],
         num_classes: int = 1000,
         in_chans: int = 3,
         drop_rate: float = 0.5,

@@ -1,0 +1,131 @@
+"""Every registered model, through the same checks (DESIGN.md, test level 2)."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+import sepconv
+from sepconv.models import create_model, list_models, model_entry
+
+MODELS = list_models()
+
+
+def small_kwargs(name: str, size: int) -> dict:
+    """Arguments for a small, quick instance; MobileFaceNet's GDC is sized from the input."""
+    return {"img_size": size} if name == "mobilefacenet" else {}
+
+
+def make(name: str, size: int = 64, **kwargs) -> torch.nn.Module:
+    torch.manual_seed(0)
+    return create_model(name, **small_kwargs(name, size), **kwargs)
+
+
+def test_registry_lists_the_zoo():
+    assert set(MODELS) >= {"mobilenet_v1", "mobilenet_v2", "mobilenet_v3_large", "mobilenet_v3_small",
+                           "xception", "vgg16", "mobilefacenet"}
+    assert sepconv.list_models() == MODELS
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_forward_backward_every_parameter_gets_a_gradient(name):
+    model = make(name, num_classes=7)
+    x = torch.randn(2, 3, 64, 64)
+    y = model(x)
+    assert y.shape == (2, 7)
+    assert torch.isfinite(y).all()
+    y.square().mean().backward()
+    missing = [n for n, p in model.named_parameters() if p.grad is None]
+    assert not missing, f"no gradient for {missing[:5]}"
+    assert all(torch.isfinite(p.grad).all() for p in model.parameters())
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_features_only_strides_and_channels(name):
+    size = 96
+    model = make(name, size, features_only=True).eval()
+    with torch.no_grad():
+        maps = model(torch.randn(1, 3, size, size))
+    info = model.feature_info
+    assert len(maps) == len(info) >= 4
+    strides = [f.stride for f in info]
+    assert strides == sorted(strides) and len(set(strides)) == len(strides)
+    for fmap, f in zip(maps, info):
+        assert fmap.shape[1] == f.channels
+        assert abs(fmap.shape[-1] - size / f.stride) <= 3, (f, fmap.shape)
+    assert not hasattr(model, "classifier")
+    # out_indices picks levels, negative indices count from the end
+    picked = make(name, size, features_only=True, out_indices=(1, -1)).eval()
+    with torch.no_grad():
+        two = picked(torch.randn(1, 3, size, size))
+    assert [m.shape[1] for m in two] == [info[1].channels, info[-1].channels]
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_single_channel_input(name):
+    model = make(name, in_chans=1, num_classes=3).eval()
+    with torch.no_grad():
+        assert model(torch.randn(1, 1, 64, 64)).shape == (1, 3)
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_odd_input_size(name):
+    model = make(name, 193, num_classes=5).eval()
+    with torch.no_grad():
+        assert model(torch.randn(1, 3, 193, 193)).shape == (1, 5)
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_num_classes_zero_gives_pooled_features(name):
+    model = make(name, num_classes=0).eval()
+    with torch.no_grad():
+        feats = model(torch.randn(2, 3, 64, 64))
+        pre = model.forward_head(model.forward_features(torch.randn(2, 3, 64, 64)), pre_logits=True)
+    assert feats.shape == (2, model.num_features)
+    assert pre.shape == (2, model.num_features)
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_eval_mode_is_deterministic(name):
+    model = make(name).eval()
+    x = torch.randn(2, 3, 64, 64)
+    with torch.no_grad():
+        assert torch.equal(model(x), model(x))
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_bad_arguments_are_value_errors(name):
+    with pytest.raises(ValueError, match="num_classes=-1"):
+        create_model(name, num_classes=-1)
+    with pytest.raises(ValueError, match="in_chans=0"):
+        create_model(name, in_chans=0)
+    with pytest.raises(ValueError, match="not_an_argument"):
+        create_model(name, not_an_argument=1)
+    with pytest.raises(ValueError, match="out_indices"):
+        create_model(name, features_only=True, out_indices=(9,))
+
+
+def test_unknown_model_suggests_close_names():
+    with pytest.raises(ValueError, match="mobilenet_v2"):
+        create_model("mobilenet_v2x")
+
+
+def test_wrong_input_channels_named():
+    model = make("mobilenet_v2")
+    with pytest.raises(ValueError, match="expected 3 input channels, got 1"):
+        model(torch.randn(1, 1, 64, 64))
+
+
+def test_width_mult_validated():
+    with pytest.raises(ValueError, match="width_mult=0"):
+        create_model("mobilenet_v2", width_mult=0)
+    with pytest.raises(ValueError, match="conv='depthwise'"):
+        create_model("mobilenet_v1", conv="depthwise")
+    with pytest.raises(ValueError, match="rounding='keras'"):
+        create_model("mobilenet_v3_large", rounding="keras")
+
+
+def test_entries_carry_paper_and_input_size():
+    assert model_entry("xception").input_size == 299
+    assert model_entry("mobilefacenet").input_size == 112
+    assert all(model_entry(n).paper for n in MODELS)
