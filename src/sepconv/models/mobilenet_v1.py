@@ -111,7 +111,12 @@ class MobileNetV1(ConvNet):
         return x if pre_logits else self.classifier(x)  # (B, num_classes)
 
 
-@register_model("mobilenet_v1", paper=PAPER, paper_params=4.2e6, paper_macs=569e6)
+@register_model("mobilenet_v1", paper=PAPER, paper_params=4.2e6, paper_macs=569e6, variants={
+    "conv=standard": (29.3e6, 4866e6),  # Table 4
+    "width_mult=0.75": (2.6e6, 325e6),  # Table 6
+    "width_mult=0.5": (1.3e6, 149e6),
+    "width_mult=0.25": (0.5e6, 41e6),
+})
 def mobilenet_v1(**kwargs) -> MobileNetV1:
     """MobileNetV1; ``width_mult`` 1.0/0.75/0.5/0.25 gives Table 6's rows (569/325/149/41M MACs)."""
     return MobileNetV1(**kwargs)

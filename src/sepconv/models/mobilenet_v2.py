@@ -107,7 +107,10 @@ class MobileNetV2(ConvNet):
         return x if pre_logits else self.classifier(x)  # (B, num_classes)
 
 
-@register_model("mobilenet_v2", paper=PAPER, paper_params=3.4e6, paper_macs=300e6)
+@register_model("mobilenet_v2", paper=PAPER, paper_params=3.4e6, paper_macs=300e6, variants={
+    "width_mult=1.4": (6.9e6, 585e6),  # Table 6; 6.9M is not reachable by Table 2 (module docstring)
+    "width_mult=0.35": (1.7e6, 59e6),  # Fig. 5 / Table 6 row
+})
 def mobilenet_v2(**kwargs) -> MobileNetV2:
     """MobileNetV2; the paper's Table 6 also gives 1.4 (6.9M params, 585M MACs) and 0.35 (59M MACs)."""
     return MobileNetV2(**kwargs)

@@ -163,13 +163,15 @@ class MobileNetV3(ConvNet):
         return x if pre_logits else self.classifier(x)  # (B, num_classes)
 
 
-@register_model("mobilenet_v3_large", paper=PAPER, paper_params=5.4e6, paper_macs=219e6)
+@register_model("mobilenet_v3_large", paper=PAPER, paper_params=5.4e6, paper_macs=219e6,
+                variants={"width_mult=0.75": (4.0e6, 155e6)})  # Table 3
 def mobilenet_v3_large(**kwargs) -> MobileNetV3:
     """MobileNetV3-Large (Table 1); Table 3 gives 0.75: 155M MACs, 4.0M params."""
     return MobileNetV3(MOBILENET_V3_LARGE, 1280, **kwargs)
 
 
-@register_model("mobilenet_v3_small", paper=PAPER, paper_params=2.5e6, paper_macs=56e6)
+@register_model("mobilenet_v3_small", paper=PAPER, paper_params=2.5e6, paper_macs=56e6,
+                variants={"width_mult=0.75": (2.0e6, 44e6)})  # Table 3
 def mobilenet_v3_small(**kwargs) -> MobileNetV3:
     """MobileNetV3-Small (Table 2); Table 3 gives 0.75: 44M MACs, 2.0M params."""
     return MobileNetV3(MOBILENET_V3_SMALL, 1024, **kwargs)

@@ -30,6 +30,8 @@ class ModelEntry:
     paper_params: float | None = None  # as the paper prints it (e.g. 4.2e6)
     paper_macs: float | None = None  # multiply-accumulates (the papers' "mult-adds")
     defaults: dict[str, Any] = field(default_factory=dict)
+    # the paper's figures for other rows of its tables: spec suffix ("width_mult=0.5") -> (params, MACs)
+    variants: dict[str, tuple[float | None, float | None]] = field(default_factory=dict)
 
 
 _REGISTRY: dict[str, ModelEntry] = {}
@@ -42,6 +44,7 @@ def register_model(
     input_size: int = 224,
     paper_params: float | None = None,
     paper_macs: float | None = None,
+    variants: dict[str, tuple[float | None, float | None]] | None = None,
     **defaults: Any,
 ) -> Callable[[Callable[..., nn.Module]], Callable[..., nn.Module]]:
     """Register ``fn`` under ``name``; ``defaults`` are keyword arguments bound at creation."""
@@ -49,7 +52,8 @@ def register_model(
     def wrap(fn: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
         if name in _REGISTRY:
             raise ValueError(f"model name {name!r} is registered twice")
-        _REGISTRY[name] = ModelEntry(name, fn, paper, input_size, paper_params, paper_macs, dict(defaults))
+        _REGISTRY[name] = ModelEntry(name, fn, paper, input_size, paper_params, paper_macs, dict(defaults),
+                                     dict(variants or {}))
         return fn
 
     return wrap

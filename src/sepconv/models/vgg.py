@@ -88,7 +88,7 @@ class VGG(ConvNet):
         return x if pre_logits else self.classifier(x)  # (B, num_classes)
 
 
-@register_model("vgg16", paper=PAPER, paper_params=138e6, paper_macs=15.5e9)
+@register_model("vgg16", paper=PAPER, paper_params=138e6)  # Table 2 gives no mult-add count
 def vgg16(**kwargs) -> VGG:
     """VGG16 (configuration D)."""
     return VGG(VGG16, **kwargs)

@@ -1,0 +1,105 @@
+"""Resolve a MODEL argument of the command line into a module: a name, a callable or a checkpoint.
+
+Three forms are accepted, tried in this order:
+
+1. a sepconv checkpoint, a path ending in ``.safetensors`` with its JSON sidecar
+   (:func:`sepconv.checkpoint.load_model`), e.g. ``runs/digits/model.safetensors``;
+2. a registered model with optional arguments (:func:`sepconv.models.parse_spec`), e.g.
+   ``mobilenet_v2`` or ``mobilenet_v1:width_mult=0.5,num_classes=10``;
+3. ``package.module:callable``, a user's own code: the module is imported (the current directory
+   first on ``sys.path``, as ``python -m`` does) and the callable is called with no arguments; it
+   must return an ``nn.Module`` (a class with a no-argument constructor works too).
+
+Example::
+
+    >>> model, what = load_model_spec("mobilenet_v1:width_mult=0.25")
+    >>> what, model(torch.zeros(1, 3, 224, 224)).shape
+    ('mobilenet_v1:width_mult=0.25', torch.Size([1, 1000]))
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import sys
+from typing import Any
+
+from torch import nn
+
+from .registry import create_model, list_models, model_entry, parse_spec
+
+__all__ = ["FORMS", "default_input_shape", "load_model_spec"]
+
+FORMS = ("a registered name with optional arguments (mobilenet_v1:width_mult=0.5)",
+         "package.module:callable returning an nn.Module",
+         "a sepconv checkpoint path ending in .safetensors")
+
+
+def load_model_spec(spec: str) -> tuple[nn.Module, str]:
+    """Build the model ``spec`` names; return it with a one-line description of where it came from.
+
+    Raises ``ValueError`` naming the spec and the accepted forms for anything that is none of them
+    (and the underlying reason for a form that fails: unknown argument, import error, bad file).
+    """
+    if not isinstance(spec, str) or not spec.strip():
+        raise ValueError(f"model={spec!r} must be {_forms()}")
+    spec = spec.strip()
+    if spec.endswith(".safetensors"):
+        from ..checkpoint import load_model, read_config
+
+        model = load_model(spec)
+        return model, f"{read_config(spec)['model']} from {spec}"
+    name, _, rest = spec.partition(":")
+    if name in list_models():
+        name, kwargs = parse_spec(spec)
+        return create_model(name, **kwargs), spec
+    if rest and _is_dotted(name) and _is_dotted(rest):
+        return _from_callable(spec, name, rest), spec
+    raise ValueError(f"model={spec!r} is not {_forms()}; registered names: {', '.join(list_models())}")
+
+
+def default_input_shape(model: nn.Module, batch: int = 1) -> tuple[int, int, int, int]:
+    """``(batch, C, S, S)``: ``S`` is the registry's input size for a zoo model (224 otherwise) and
+    ``C`` the first convolution's input channels (3 when the model has none).
+
+    Example::
+
+        >>> default_input_shape(create_model("mobilefacenet"))
+        (1, 3, 112, 112)
+    """
+    config = getattr(model, "sepconv_config", None)
+    size = model_entry(config["model"]).input_size if config else 224
+    conv = next((m for m in model.modules() if isinstance(m, nn.modules.conv._ConvNd)), None)
+    return (batch, conv.in_channels if conv is not None else 3, size, size)
+
+
+def _forms() -> str:
+    return "one of: " + "; ".join(FORMS)
+
+
+def _is_dotted(text: str) -> bool:
+    return bool(text) and all(part.isidentifier() for part in text.split("."))
+
+
+def _from_callable(spec: str, module_name: str, attr_path: str) -> nn.Module:
+    if "" not in sys.path and os.getcwd() not in sys.path:
+        sys.path.insert(0, os.getcwd())  # as `python -m` does, so a user's own package is found
+    try:
+        target: Any = importlib.import_module(module_name)
+    except Exception as e:  # any error while importing user code is reported on one line
+        raise ValueError(f"model={spec!r}: cannot import {module_name!r} ({type(e).__name__}: {e})") from None
+    for attr in attr_path.split("."):
+        if not hasattr(target, attr):
+            raise ValueError(f"model={spec!r}: {module_name!r} has no attribute {attr_path!r}")
+        target = getattr(target, attr)
+    if isinstance(target, nn.Module):
+        return target
+    if not callable(target):
+        raise ValueError(f"model={spec!r}: {attr_path!r} is a {type(target).__name__}, not a callable")
+    try:
+        model = target()
+    except Exception as e:
+        raise ValueError(f"model={spec!r}: calling {attr_path}() failed ({type(e).__name__}: {e})") from None
+    if not isinstance(model, nn.Module):
+        raise ValueError(f"model={spec!r}: {attr_path}() returned a {type(model).__name__}, not an nn.Module")
+    return model
