@@ -4,8 +4,9 @@ Operators (:mod:`sepconv.layers`), the model zoo (:func:`create_model`, :func:`l
 an exact cost model (:mod:`sepconv.cost`), and the command-line tool ``sepconv``.
 """
 
-from . import layers
+from . import cost, layers
+from .cost import CostReport, analyze
 from .models import create_model, list_models
 
 __version__ = "0.1.0"
-__all__ = ["layers", "create_model", "list_models", "__version__"]
+__all__ = ["CostReport", "analyze", "cost", "layers", "create_model", "list_models", "__version__"]

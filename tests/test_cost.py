@@ -1,0 +1,286 @@
+"""The cost model against torch's FlopCounterMode, the papers' worked examples and closed forms."""
+
+from __future__ import annotations
+
+import inspect
+import io
+import json
+from fractions import Fraction
+
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from rich.console import Console
+from torch import nn
+from torch.utils.flop_counter import FlopCounterMode
+
+import sepconv.layers as L
+from sepconv.cost import CostReport, analyze, conv_macs, conv_output_size, conv_params, layer_kind
+
+
+def flop_counter_macs(model: nn.Module, x: torch.Tensor) -> int:
+    """What torch's own counter says, in MACs (it counts FLOPs = 2 x MACs)."""
+    model.eval()
+    with torch.no_grad(), FlopCounterMode(display=False) as counter:
+        model(x)
+    flops = counter.get_total_flops()
+    assert flops % 2 == 0
+    return flops // 2
+
+
+BN_RELU = dict(mid_norm=nn.BatchNorm2d, mid_act=nn.ReLU)
+
+# (builder, input shape): every operator of sepconv.layers and a few composite blocks.
+OPERATORS = {
+    "Conv2d": (lambda: L.Conv2d(3, 8, 3, stride=2, padding="tf_same"), (1, 3, 17, 17)),
+    "ConvNormAct": (lambda: L.ConvNormAct(3, 8, 5, stride=2, act_layer=nn.Hardswish), (2, 3, 16, 16)),
+    "DepthwiseConv2d": (lambda: L.DepthwiseConv2d(8, 3, depth_multiplier=2), (1, 8, 12, 12)),
+    "PointwiseConv2d": (lambda: L.PointwiseConv2d(8, 16), (1, 8, 12, 12)),
+    "SeparableConv2d": (lambda: L.SeparableConv2d(8, 16, 3, stride=2, **BN_RELU), (1, 8, 13, 13)),
+    "SpatiallySeparableConv2d": (lambda: L.SpatiallySeparableConv2d(4, 6, 5, stride=2, **BN_RELU), (1, 4, 15, 11)),
+    "GroupedConv2d": (lambda: L.GroupedConv2d(8, 16, 3, groups=4, shuffle=True), (1, 8, 10, 10)),
+    "ChannelShuffle": (lambda: L.ChannelShuffle(2), (1, 8, 5, 5)),
+    "SegmentedSeparableConv2d": (lambda: L.SegmentedSeparableConv2d(8, 16, 3, segments=4, stride=2), (1, 8, 9, 9)),
+    "GlobalDepthwiseConv2d": (lambda: L.GlobalDepthwiseConv2d(8, 7), (2, 8, 7, 7)),
+    "SqueezeExcite": (lambda: L.SqueezeExcite(16), (2, 16, 6, 6)),
+    "MaxPool2d": (lambda: L.MaxPool2d(3, 2, padding="tf_same"), (1, 4, 9, 9)),
+    "DepthwiseSeparableBlock": (lambda: L.DepthwiseSeparableBlock(8, 16, stride=2), (1, 8, 14, 14)),
+    "InvertedResidual": (lambda: L.InvertedResidual(8, 8, mid_channels=24, kernel_size=5,
+                                                    se_layer=L.SqueezeExcite, act_layer=nn.Hardswish),
+                         (2, 8, 10, 10)),
+    "XceptionBlock": (lambda: L.XceptionBlock(8, 16, reps=2, stride=2, start_with_relu=False), (1, 8, 15, 15)),
+    "InceptionModule": (lambda: L.InceptionModule(16, 8, 8, 12, 4, 6, 6), (1, 16, 10, 10)),
+    "classifier": (lambda: nn.Sequential(L.ConvNormAct(3, 8, 3, stride=2), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
+                                         nn.Dropout(0.2), nn.Linear(8, 5)), (3, 3, 16, 16)),
+}
+
+
+def test_every_operator_is_covered():
+    exported = {name for name in L.__all__ if inspect.isclass(getattr(L, name))}
+    assert exported <= set(OPERATORS), f"add these to OPERATORS: {sorted(exported - set(OPERATORS))}"
+
+
+@pytest.mark.parametrize("name", sorted(OPERATORS))
+def test_macs_equal_flop_counter(name):
+    build, shape = OPERATORS[name]
+    model = build()
+    x = torch.randn(shape)
+    report = analyze(model, x)
+    assert report.macs == flop_counter_macs(model, x)
+    assert report.flops == 2 * report.macs
+    assert report.params == sum(p.numel() for p in model.parameters())
+    assert sum(row.params for row in report.layers) == report.params  # every parameter sits in a leaf
+    assert report.macs == sum(row.macs for row in report.layers)
+
+
+def test_worked_examples_params():
+    standard = analyze(L.Conv2d(3, 4, 3, bias=False), (1, 3, 64, 64))
+    separable = analyze(L.SeparableConv2d(3, 4, 3), (1, 3, 64, 64))
+    assert standard.params == 108 == conv_params(3, 4, 3)
+    assert [(row.name, row.params) for row in separable.layers] == [("dw", 27), ("pw", 12)]
+    assert separable.params == 39
+    assert conv_params(3, 4, 3, bias=True) == 112
+
+
+def test_worked_examples_macs_on_5x5():
+    """Sobel-style example: 3x3 on a 5x5 map without padding, 81 MACs; 3x1 then 1x3, 45 + 27 = 72."""
+    full = analyze(L.Conv2d(1, 1, 3, padding="valid", bias=False), (1, 1, 5, 5))
+    assert full.macs == 81 == conv_macs(1, 1, 3, 3)
+    spatial = analyze(L.SpatiallySeparableConv2d(1, 1, 3, padding="valid"), (1, 1, 5, 5))
+    rows = [(row.name, row.kind, row.output_shape, row.macs) for row in spatial.layers]
+    assert rows == [("conv_kx1", "spatial", (1, 1, 3, 5), 45), ("conv_1xk", "spatial", (1, 1, 3, 3), 27)]
+    assert spatial.macs == 72
+
+
+@settings(max_examples=30, deadline=None)
+@given(m=st.integers(1, 12), n=st.integers(1, 12), k=st.integers(1, 6), size=st.integers(1, 10),
+       batch=st.integers(1, 2))
+def test_separable_ratio_is_one_over_n_plus_one_over_k_squared(m, n, k, size, batch):
+    standard = analyze(L.Conv2d(m, n, k, bias=False), (batch, m, size, size))
+    separable = analyze(L.SeparableConv2d(m, n, k), (batch, m, size, size))
+    assert Fraction(separable.macs, standard.macs) == Fraction(1, n) + Fraction(1, k * k)
+    assert standard.macs == conv_macs(m, n, k, size, batch=batch)
+
+
+@st.composite
+def conv_configs(draw):
+    groups = draw(st.integers(1, 4))
+    cin, cout = groups * draw(st.integers(1, 3)), groups * draw(st.integers(1, 3))
+    kernel = (draw(st.integers(1, 4)), draw(st.integers(1, 4)))
+    stride = (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
+    dilation = (draw(st.integers(1, 2)), draw(st.integers(1, 2)))
+    padding = draw(st.one_of(st.integers(0, 2), st.sampled_from(["same", "valid", "tf_same"])))
+    # Large enough for a "valid" conv with this dilated kernel.
+    size = tuple(d * (k - 1) + 1 + draw(st.integers(0, 5)) for k, d in zip(kernel, dilation))
+    return cin, cout, kernel, stride, dilation, padding, groups, size, draw(st.integers(1, 2))
+
+
+@settings(max_examples=60, deadline=None)
+@given(conv_configs())
+def test_conv_cost_matches_flop_counter(config):
+    cin, cout, kernel, stride, dilation, padding, groups, size, batch = config
+    conv = L.Conv2d(cin, cout, kernel, stride, padding, dilation, groups)
+    x = torch.randn(batch, cin, *size)
+    report = analyze(conv, x)
+    assert report.macs == flop_counter_macs(conv, x)
+    (row,) = report.layers
+    assert report.macs == conv_macs(cin, cout, kernel, row.output_shape[-2:], groups, batch=batch)
+    assert report.params == conv_params(cin, cout, kernel, groups, bias=True)
+    if isinstance(padding, int):
+        expected = tuple(conv_output_size(n, k, s, padding, d) for n, k, s, d in zip(size, kernel, stride, dilation))
+        assert row.output_shape[-2:] == expected
+
+
+@pytest.mark.parametrize(
+    "module, kind",
+    [
+        (nn.Conv2d(4, 4, 3, groups=4), "depthwise"),
+        (L.DepthwiseConv2d(4, 3, depth_multiplier=2), "depthwise"),
+        (nn.Conv2d(1, 1, 3), "standard"),
+        (nn.Conv2d(4, 8, 1), "pointwise"),
+        (nn.Conv2d(4, 8, (3, 1)), "spatial"),
+        (nn.Conv2d(4, 8, (1, 5)), "spatial"),
+        (nn.Conv2d(4, 8, (3, 1), groups=2), "grouped"),
+        (nn.Conv2d(4, 8, 3, groups=2), "grouped"),
+        (nn.Conv2d(4, 8, 1, groups=2), "grouped"),
+        (L.Conv2d(4, 8, 3), "standard"),
+        (nn.Linear(4, 2), "linear"),
+        (nn.BatchNorm2d(4), "norm"),
+        (nn.GroupNorm(2, 4), "norm"),
+        (nn.LayerNorm(4), "norm"),
+        (nn.InstanceNorm2d(4), "norm"),
+        *[(act(), "activation") for act in (nn.ReLU, nn.ReLU6, nn.Hardswish, nn.Hardsigmoid, nn.PReLU, nn.SiLU,
+                                            nn.GELU, nn.Sigmoid, nn.Tanh, nn.LeakyReLU, nn.ELU)],
+        (nn.MaxPool2d(2), "pool"),
+        (nn.AvgPool2d(2), "pool"),
+        (nn.AdaptiveAvgPool2d(1), "pool"),
+        (nn.AdaptiveMaxPool2d(1), "pool"),
+        (L.MaxPool2d(3, 2), "pool"),
+        (nn.Dropout(), "other"),
+        (L.ChannelShuffle(2), "other"),
+    ],
+    ids=lambda v: type(v).__name__ if isinstance(v, nn.Module) else v,
+)
+def test_kinds(module, kind):
+    assert layer_kind(module) == kind
+
+
+class Twice(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(4, 4, 3, padding=1)
+        self.alias = self.conv  # the same module under a second name
+        self.act = nn.ReLU(inplace=True)
+
+    def forward(self, x):
+        return self.act(self.alias(self.act(self.conv(x))))
+
+
+def test_module_called_twice_gets_two_rows_and_params_once():
+    model = Twice()
+    x = torch.randn(2, 4, 6, 6)
+    report = analyze(model, x)
+    assert [row.name for row in report.layers] == ["conv", "act", "conv#2", "act#2"]
+    conv1, _, conv2, _ = report.layers
+    assert (conv1.params, conv2.params) == (148, 0)
+    assert report.params == 148 == sum(row.params for row in report.layers)
+    assert conv1.weight_bytes == conv2.weight_bytes == 148 * 4  # both calls read the weights
+    assert conv1.macs == conv2.macs == 2 * 4 * 36 * 4 * 9
+    assert report.macs == flop_counter_macs(model, x)
+
+
+def test_bytes_and_intensity():
+    model = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1, bias=False), nn.ReLU(inplace=True), nn.Identity(),
+                          nn.Dropout(), nn.Flatten(), nn.Linear(8 * 5 * 5, 2))
+    report = analyze(model, (1, 3, 5, 5), dtype=torch.float16)
+    rows = {row.type: row for row in report.layers}
+    assert "Identity" not in rows  # placeholders get no row
+    conv = rows["Conv2d"]
+    assert conv.weight_bytes == 216 * 2 and conv.act_bytes_read == 75 * 2 and conv.act_bytes_written == 200 * 2
+    assert conv.bytes == conv.weight_bytes + conv.act_bytes_read + conv.act_bytes_written
+    assert conv.intensity == 2 * conv.macs / conv.bytes
+    assert rows["ReLU"].act_bytes_read == rows["ReLU"].act_bytes_written == 400  # in place still reads and writes
+    for moves_nothing in ("Dropout", "Flatten"):
+        assert rows[moves_nothing].bytes == 0 and rows[moves_nothing].intensity == 0.0
+    assert rows["Linear"].kind == "linear" and rows["Linear"].macs == 2 * 200
+    assert report.element_bytes == 2 and report.dtype == "float16"
+    assert report.bytes == sum(row.bytes for row in report.layers)
+    assert report.intensity == 2 * report.macs / report.bytes
+
+
+def test_training_flags_restored_and_hooks_removed():
+    model = L.InvertedResidual(8, 8, mid_channels=16)
+    model.train()
+    model.dw.norm.eval()  # a frozen norm must stay frozen, the rest must stay in training
+    analyze(model, (1, 8, 6, 6))
+    assert model.training and model.expand.norm.training and not model.dw.norm.training
+    assert all(not m._forward_hooks for m in model.modules())
+
+
+def test_by_kind_and_json_round_trip():
+    report = analyze(OPERATORS["classifier"][0](), (2, 3, 16, 16))
+    kinds = report.by_kind()
+    assert list(kinds) == ["standard", "norm", "activation", "pool", "other", "linear"]
+    assert sum(k.macs for k in kinds.values()) == report.macs
+    assert sum(k.params for k in kinds.values()) == report.params
+    assert sum(k.macs_share for k in kinds.values()) == pytest.approx(1.0)
+    data = json.loads(report.to_json())
+    assert set(data) == {"input_shape", "dtype", "element_bytes", "params", "macs", "flops", "bytes",
+                         "intensity_flops_per_byte", "by_kind", "layers"}
+    assert data["flops"] == 2 * data["macs"] and data["input_shape"] == [2, 3, 16, 16]
+    assert set(data["by_kind"]["linear"]) == {"layers", "params", "macs", "bytes", "macs_share"}
+    assert set(data["layers"][0]) == {"name", "type", "kind", "input_shape", "output_shape", "params", "macs",
+                                      "flops", "weight_bytes", "act_bytes_read", "act_bytes_written", "bytes",
+                                      "intensity_flops_per_byte"}
+    assert CostReport.from_json(report.to_json()) == report
+    assert CostReport.from_dict(report.to_dict()).to_dict() == report.to_dict()
+
+
+def test_table_prints():
+    report = analyze(L.SeparableConv2d(3, 4, 3), (1, 3, 8, 8))
+    text = str(report)
+    assert "dw" in text and "pw" in text and "total" in text and "depthwise" in text
+    out = io.StringIO()
+    Console(file=out, width=100).print(report.table())
+    assert "39" in out.getvalue()
+
+
+@pytest.mark.parametrize(
+    "call, message",
+    [
+        (lambda: analyze(nn.Conv2d(3, 4, 3), (1, 0, 8)), "input_shape"),
+        (lambda: analyze(nn.Conv2d(3, 4, 3), "1x3x8x8"), "input_shape"),
+        (lambda: analyze("conv", (1, 3, 8, 8)), "model"),
+        (lambda: analyze(nn.Conv2d(3, 4, 3), (1, 3, 8, 8), dtype="float32"), "dtype"),
+        (lambda: analyze(nn.Conv2d(3, 4, 3), (1, 5, 8, 8)), "input_shape=(1, 5, 8, 8)"),
+        (lambda: analyze(L.Conv2d(3, 4, 3), (1, 5, 8, 8)), "expected 3 input channels"),
+        (lambda: conv_macs(3, 4, 3, 8, groups=2), "groups=2"),
+        (lambda: conv_macs(3, 4, 0, 8), "kernel=0"),
+        (lambda: conv_output_size(2, 5), "size=2"),
+    ],
+)
+def test_errors_are_value_errors(call, message):
+    with pytest.raises(ValueError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        call()
+
+
+def _registered_models() -> list[str]:
+    try:
+        from sepconv.models import list_models
+
+        return list_models()
+    except ImportError:  # a model family still being written: test whatever is registered later
+        return []
+
+
+@pytest.mark.parametrize("name", _registered_models())
+def test_zoo_macs_equal_flop_counter(name):
+    from sepconv.models import create_model, model_entry
+
+    size = model_entry(name).input_size if model_entry(name).input_size < 224 else 96  # MobileFaceNet: 112
+    model = create_model(name, num_classes=10)
+    x = torch.randn(1, 3, size, size)
+    report = analyze(model, x)
+    assert report.macs == flop_counter_macs(model, x)
+    assert report.params == sum(p.numel() for p in model.parameters())
