@@ -1,0 +1,27 @@
+"""Closed-form conversion of a trained model's standard convolutions into separable ones.
+
+``separate(model, to="depthwise" | "spatial" | "grouped", ...)`` returns the converted copy and a
+:class:`SeparationReport` (per-layer weight and output errors, params, MACs, times). The maths is
+in :mod:`.factor`, one layer's conversion in :mod:`.convert`, the model walk in :mod:`.core`.
+"""
+
+from .convert import TARGETS
+from .core import separate
+from .factor import depthwise_factors, grouped_factors, spatial_factors
+from .modules import ChannelPermutation, PermutedGroupedConv2d
+from .report import LayerReport, SeparationReport
+from .saving import apply_plan, load_separated
+
+__all__ = [
+    "TARGETS",
+    "apply_plan",
+    "load_separated",
+    "ChannelPermutation",
+    "LayerReport",
+    "PermutedGroupedConv2d",
+    "SeparationReport",
+    "depthwise_factors",
+    "grouped_factors",
+    "separate",
+    "spatial_factors",
+]

@@ -1,0 +1,117 @@
+"""``sepconv separate``: a trained model's standard convs turned separable, with the report.
+
+The model is a sepconv checkpoint (``.safetensors`` with its JSON sidecar) or a registry spec
+(``mobilenet_v1:conv=standard,width_mult=0.25`` -- random weights, for trying the command). The
+calibration batch is random normal unless ``--data`` gives real images; ``--finetune`` then
+distils the original into the separated model (see :mod:`sepconv.separate.finetune`).
+
+Example::
+
+    $ sepconv separate mobilenet_v1:conv=standard,width_mult=0.25,num_classes=10 --input-size 32 \\
+          --to depthwise --depth-multiplier 2 --out sep.safetensors
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import torch
+from rich.console import Console
+from torch import nn
+
+from ..checkpoint import read_config, save_model
+from .convert import TARGETS
+from .core import separate
+from .saving import PLAN_KEY, load_separated
+
+
+def load_any(source: str, **overrides: object) -> nn.Module:
+    """A sepconv checkpoint path (separated or not), or a registry spec ``name:key=value,...``."""
+    from ..checkpoint import load_model
+    from ..models import create_model, parse_spec
+
+    if source.endswith(".safetensors") or Path(source).is_file():
+        if PLAN_KEY in read_config(source):
+            return load_separated(source)
+        return load_model(source)
+    name, kwargs = parse_spec(source)
+    return create_model(name, **{**kwargs, **overrides})
+
+
+def _layer_list(text: str) -> list[str]:
+    names = [n.strip() for n in text.split(",") if n.strip()]
+    if not names:
+        raise argparse.ArgumentTypeError(f"{text!r} names no layer")
+    return names
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add ``sepconv separate`` (see :mod:`sepconv.cli`)."""
+    p = subparsers.add_parser(
+        "separate", help="turn a trained model's standard convs into separable ones, in closed form",
+        description="Replace each standard conv of a model by a depthwise-separable (per-channel truncated "
+                    "SVD), spatially separable (k x 1 then 1 x k, SVD of the reshaped kernel) or grouped "
+                    "(block diagonal under the best channel permutation) form computed from its weights, and "
+                    "report per layer: weight error, output error on a calibration batch, params, MACs "
+                    "(multiply-accumulates per image) and measured time, before and after.")
+    p.add_argument("model", metavar="CHECKPOINT_OR_MODEL",
+                   help="a sepconv .safetensors checkpoint, or a model spec such as "
+                        "mobilenet_v1:conv=standard,width_mult=0.25 (random weights)")
+    p.add_argument("--to", choices=TARGETS, default="depthwise", help="the separable form (default depthwise)")
+    p.add_argument("--depth-multiplier", type=int, default=1, metavar="D",
+                   help="depthwise outputs per input channel, 1..min(N, k*k) (default 1)")
+    p.add_argument("--rank", type=int, default=None, metavar="R",
+                   help="channels between the k x 1 and 1 x k convs, 1..min(M*k, N*k) "
+                        "(default: out_channels, capped at the exact rank)")
+    p.add_argument("--groups", type=int, default=None, metavar="G", help="groups of the grouped form (required for it)")
+    p.add_argument("--layers", type=_layer_list, default=None, metavar="NAME,...",
+                   help="only these convs (module names, comma-separated; default: all eligible)")
+    p.add_argument("--min-macs", type=float, default=0, metavar="N", help="skip convs with fewer MACs per image")
+    p.add_argument("--input-size", type=int, default=None, metavar="S",
+                   help="calibration image height and width (default: the model's registry input size)")
+    p.add_argument("--batch", type=int, default=8, metavar="B", help="calibration batch size (default 8)")
+    p.add_argument("--threads", type=int, default=None, metavar="T", help="torch threads for timing")
+    p.add_argument("--no-time", action="store_true", help="skip the per-layer timing")
+    p.add_argument("--out", type=Path, default=None, metavar="FILE",
+                   help="write the separated model here (.safetensors + JSON sidecar)")
+    p.add_argument("--json", action="store_true", help="print the report as JSON instead of the table")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.out is not None and args.out.suffix != ".safetensors":
+        raise ValueError(f"--out={str(args.out)!r} must end in .safetensors")
+    if args.batch < 1:
+        raise ValueError(f"--batch={args.batch} must be a positive integer")
+    if args.threads is not None:
+        if args.threads < 1:
+            raise ValueError(f"--threads={args.threads} must be a positive integer")
+        torch.set_num_threads(args.threads)
+    model = load_any(args.model)
+    size = args.input_size or _registry_size(model)
+    in_chans = next(m for m in model.modules() if isinstance(m, nn.Conv2d)).in_channels
+    new, report = separate(
+        model, args.to, depth_multiplier=args.depth_multiplier, rank=args.rank, groups=args.groups,
+        layers=args.layers, min_macs=args.min_macs, input_shape=(args.batch, in_chans, size, size),
+        measure_time=not args.no_time,
+    )
+    if args.out is not None:
+        save_model(new, args.out)
+    if args.json:
+        print(report.to_json(), end="")
+    else:
+        console = Console()
+        Console(width=console.width if console.is_terminal else 160).print(report.table())
+        if args.out is not None:
+            print(f"wrote {args.out}")
+    return 0
+
+
+def _registry_size(model: nn.Module) -> int:
+    from ..models import model_entry
+
+    config = getattr(model, "sepconv_config", None)
+    if config is None:
+        raise ValueError("--input-size is required for a model without a registry entry")
+    return model_entry(config["model"]).input_size
