@@ -50,15 +50,23 @@ def one_of(name: str, value: Any, choices: Iterable[Any]) -> Any:
 
 
 def optional_callable(name: str, value: Any) -> Callable[..., Any] | None:
-    if value is not None and not callable(value):
-        raise ValueError(f"{name}={value!r} must be a callable that builds a module, or None")
+    # A module instance is callable too, but calling it runs its forward, it does not build one.
+    if value is not None and (not callable(value) or isinstance(value, torch.nn.Module)):
+        raise ValueError(
+            f"{name}={value!r} must be a callable that builds a module (a class or "
+            f"functools.partial, not a module instance), or None"
+        )
     return value
+
+
+def four_d(x: torch.Tensor, where: str) -> None:
+    if x.dim() != 4:
+        raise ValueError(f"{where}: input must be 4-D (B, C, H, W), got shape {tuple(x.shape)}")
 
 
 def input_channels(x: torch.Tensor, expected: int, where: str) -> None:
     """Check a (B, C, H, W) input before it reaches torch's own, less helpful, errors."""
-    if x.dim() != 4:
-        raise ValueError(f"{where}: input must be 4-D (B, C, H, W), got shape {tuple(x.shape)}")
+    four_d(x, where)
     if x.shape[1] != expected:
         raise ValueError(
             f"{where}: expected {expected} input channels, got {x.shape[1]} "

@@ -120,12 +120,13 @@ class XceptionBlock(nn.Module):
         stride: int = 1,
         start_with_relu: bool = True,
         grow_first: bool = True,
-        norm_layer: ModuleFactory = nn.BatchNorm2d,
+        norm_layer: ModuleFactory | None = nn.BatchNorm2d,
         padding: Padding = "same",
     ) -> None:
         super().__init__()
         positive_int("reps", reps)
         positive_int("stride", stride)
+        optional_callable("norm_layer", norm_layer)
         if out_channels != in_channels or stride != 1:
             self.shortcut = ConvNormAct(in_channels, out_channels, 1, stride, padding=0,
                                         norm_layer=norm_layer, act_layer=None)
@@ -136,7 +137,7 @@ class XceptionBlock(nn.Module):
         for i, (cin, cout) in enumerate(zip(widths[:-1], widths[1:])):
             if i > 0 or start_with_relu:
                 layers.append(nn.ReLU())
-            layers += [SeparableConv2d(cin, cout, 3, padding=padding), norm_layer(cout)]
+            layers += [SeparableConv2d(cin, cout, 3, padding=padding), build(norm_layer, cout)]
         if stride != 1:
             layers.append(MaxPool2d(3, stride, padding=padding))
         self.branch = nn.Sequential(*layers)
@@ -172,6 +173,9 @@ class InceptionModule(nn.Module):
         act_layer: ModuleFactory | None = nn.ReLU,
     ) -> None:
         super().__init__()
+        for name, value in [("ch1x1", ch1x1), ("ch3x3_reduce", ch3x3_reduce), ("ch3x3", ch3x3),
+                            ("ch5x5_reduce", ch5x5_reduce), ("ch5x5", ch5x5), ("pool_proj", pool_proj)]:
+            positive_int(name, value)
         cna = dict(norm_layer=norm_layer, act_layer=act_layer)
         self.branch1 = ConvNormAct(in_channels, ch1x1, 1, **cna)
         self.branch3 = nn.Sequential(ConvNormAct(in_channels, ch3x3_reduce, 1, **cna),

@@ -118,6 +118,7 @@ class GlobalDepthwiseConv2d(DepthwiseConv2d):
     """
 
     def __init__(self, channels: int, spatial_size: int | tuple[int, int], bias: bool = False) -> None:
+        positive_int("channels", channels)
         size = int_pair("spatial_size", spatial_size)
         super().__init__(channels, size, padding="valid", bias=bias)
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ._check import input_channels, positive_int
+from ._check import four_d, input_channels, positive_int
 from .conv import Conv2d
 from .padding import Padding
 
@@ -32,6 +32,7 @@ class ChannelShuffle(nn.Module):
         self.groups = positive_int("groups", groups)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        four_d(x, "ChannelShuffle")
         b, c, h, w = x.shape
         if c % self.groups:
             raise ValueError(f"ChannelShuffle: groups={self.groups} must divide the input's {c} channels")

@@ -81,6 +81,8 @@ class MaxPool2d(torch.nn.MaxPool2d):
         pad, self.tf_same = resolve_padding(padding, k, s, (1, 1))
         if pad == "same":  # stride-1 even kernel: pools rarely want this; use TF's rule
             pad, self.tf_same = (0, 0), True
+        if any(p > kk // 2 for p, kk in zip(pad, k)):  # torch would only say so at forward time
+            raise ValueError(f"padding={padding!r} must be at most half of kernel_size={kernel_size!r}")
         super().__init__(k, s, padding=pad)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
