@@ -65,13 +65,15 @@ class ConvNet(nn.Module):
 
     Subclasses build ``self.stem`` and ``self.blocks`` (an ``nn.Sequential``), give the output
     stride and channels of each of ``[stem, *blocks]`` to :meth:`init_features`, and define
-    ``forward_features`` and ``forward_head``. With ``features_only=True`` the head is dropped and
+    ``forward_features``; :meth:`init_head` builds the common pool-dropout-linear head, which
+    families with another head replace along with ``forward_head``. With ``features_only=True`` the head is dropped and
     ``forward`` returns the last map at each stride (``feature_info`` lists them), selected by
     ``out_indices``.
     """
 
     stem: nn.Module
     blocks: nn.Sequential
+    num_features: int
 
     def init_features(
         self,
@@ -96,7 +98,6 @@ class ConvNet(nn.Module):
         self.features_only = bool(features_only)
         self.feature_info = [every[i] for i in chosen] if features_only else every
         self._taps = frozenset(taps[i] for i in chosen)
-        self.num_features: int
 
     def feature_maps(self, x: torch.Tensor) -> list[torch.Tensor]:
         """The maps listed in ``feature_info``, from the finest to the coarsest."""
@@ -108,11 +109,17 @@ class ConvNet(nn.Module):
                 maps.append(x)
         return maps
 
-    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
-        raise NotImplementedError  # each family writes its own, with its shapes
+    def init_head(self, num_features: int, num_classes: int, drop_rate: float) -> None:
+        """The common head: global average pool -> dropout -> linear classifier."""
+        self.num_features = num_features
+        self.global_pool = nn.AdaptiveAvgPool2d(1)
+        self.head_drop = nn.Dropout(drop_rate)
+        self.classifier = classifier(num_features, num_classes)
 
     def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
-        raise NotImplementedError
+        x = self.global_pool(x).flatten(1)  # (B, num_features)
+        x = self.head_drop(x)
+        return x if pre_logits else self.classifier(x)  # (B, num_classes)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor | list[torch.Tensor]:
         if self.features_only:

@@ -16,7 +16,7 @@ from torch import nn
 
 from ..layers import ConvNormAct, DepthwiseSeparableBlock
 from ..layers._check import one_of
-from ._base import ConvNet, activation, batch_norm, check_common, check_width, classifier, cumulative, drop_head
+from ._base import ConvNet, activation, batch_norm, check_common, check_width, cumulative, drop_head
 from .registry import register_model
 
 PAPER = "Howard et al. 2017, MobileNets, Table 1"
@@ -93,22 +93,13 @@ class MobileNetV1(ConvNet):
             channels.append(out)
         self.blocks = nn.Sequential(*blocks)
         self.init_features(cumulative(strides), channels, features_only, out_indices)
-        self.num_features = width
-
-        self.global_pool = nn.AdaptiveAvgPool2d(1)
-        self.head_drop = nn.Dropout(drop_rate)
-        self.classifier = classifier(width, num_classes)
+        self.init_head(width, num_classes, drop_rate)
         if features_only:
             drop_head(self, "global_pool", "head_drop", "classifier")
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         x = self.stem(x)  # (B, 32a, H/2, W/2)
         return self.blocks(x)  # (B, 1024a, H/32, W/32)
-
-    def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
-        x = self.global_pool(x).flatten(1)  # (B, 1024a)
-        x = self.head_drop(x)
-        return x if pre_logits else self.classifier(x)  # (B, num_classes)
 
 
 @register_model("mobilenet_v1", paper=PAPER, paper_params=4.2e6, paper_macs=569e6, variants={

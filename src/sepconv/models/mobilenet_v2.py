@@ -18,7 +18,7 @@ import torch
 from torch import nn
 
 from ..layers import ConvNormAct, InvertedResidual, make_divisible
-from ._base import ConvNet, activation, batch_norm, check_common, check_width, classifier, cumulative, drop_head
+from ._base import ConvNet, activation, batch_norm, check_common, check_width, cumulative, drop_head
 from .registry import register_model
 
 PAPER = "Sandler et al. 2018, MobileNetV2, Table 2"
@@ -88,11 +88,9 @@ class MobileNetV2(ConvNet):
         self.blocks = nn.Sequential(*blocks)
         self.init_features(cumulative(strides), channels, features_only, out_indices)
 
-        self.num_features = make_divisible(HEAD * max(1.0, alpha))
-        self.head_conv = ConvNormAct(width, self.num_features, 1, norm_layer=norm, act_layer=act_layer)
-        self.global_pool = nn.AdaptiveAvgPool2d(1)
-        self.head_drop = nn.Dropout(drop_rate)
-        self.classifier = classifier(self.num_features, num_classes)
+        head = make_divisible(HEAD * max(1.0, alpha))
+        self.head_conv = ConvNormAct(width, head, 1, norm_layer=norm, act_layer=act_layer)
+        self.init_head(head, num_classes, drop_rate)
         if features_only:
             drop_head(self, "head_conv", "global_pool", "head_drop", "classifier")
 
@@ -100,11 +98,6 @@ class MobileNetV2(ConvNet):
         x = self.stem(x)  # (B, 32a, H/2, W/2)
         x = self.blocks(x)  # (B, 320a, H/32, W/32)
         return self.head_conv(x)  # (B, 1280, H/32, W/32)
-
-    def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
-        x = self.global_pool(x).flatten(1)  # (B, 1280)
-        x = self.head_drop(x)
-        return x if pre_logits else self.classifier(x)  # (B, num_classes)
 
 
 @register_model("mobilenet_v2", paper=PAPER, paper_params=3.4e6, paper_macs=300e6, variants={

@@ -59,8 +59,8 @@ def load_model_spec(spec: str) -> tuple[nn.Module, str]:
 
 
 def default_input_shape(model: nn.Module, batch: int = 1) -> tuple[int, int, int, int]:
-    """``(batch, C, S, S)``: ``S`` is the registry's input size for a zoo model (224 otherwise) and
-    ``C`` the first convolution's input channels (3 when the model has none).
+    """``(batch, C, S, S)``: ``S`` is a zoo model's ``img_size`` argument or registry input size
+    (224 for other models), ``C`` the first convolution's input channels (3 when it has none).
 
     Example::
 
@@ -68,7 +68,10 @@ def default_input_shape(model: nn.Module, batch: int = 1) -> tuple[int, int, int
         (1, 3, 112, 112)
     """
     config = getattr(model, "sepconv_config", None)
-    size = model_entry(config["model"]).input_size if config else 224
+    size = 224
+    if config:
+        entry = model_entry(config["model"])
+        size = int({**entry.defaults, **config.get("kwargs", {})}.get("img_size", entry.input_size))
     conv = next((m for m in model.modules() if isinstance(m, nn.modules.conv._ConvNd)), None)
     return (batch, conv.in_channels if conv is not None else 3, size, size)
 

@@ -15,7 +15,7 @@ import torch
 from torch import nn
 
 from ..layers import ConvNormAct, SeparableConv2d, XceptionBlock
-from ._base import ConvNet, batch_norm, check_common, classifier, cumulative, drop_head
+from ._base import ConvNet, batch_norm, check_common, cumulative, drop_head
 from .registry import register_model
 
 PAPER = "Chollet 2017, Xception, Fig. 5"
@@ -88,22 +88,13 @@ class Xception(ConvNet):
         channels.append(EXIT[1])
         self.blocks = nn.Sequential(*blocks)
         self.init_features(cumulative(strides), channels, features_only, out_indices)
-        self.num_features = EXIT[1]
-
-        self.global_pool = nn.AdaptiveAvgPool2d(1)
-        self.head_drop = nn.Dropout(drop_rate)
-        self.classifier = classifier(EXIT[1], num_classes)
+        self.init_head(EXIT[1], num_classes, drop_rate)
         if features_only:
             drop_head(self, "global_pool", "head_drop", "classifier")
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         x = self.stem(x)  # (B, 64, 147, 147) at 299 px
         return self.blocks(x)  # (B, 2048, 10, 10)
-
-    def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
-        x = self.global_pool(x).flatten(1)  # (B, 2048)
-        x = self.head_drop(x)
-        return x if pre_logits else self.classifier(x)  # (B, num_classes)
 
 
 @register_model("xception", paper=PAPER, input_size=299, paper_params=22.8e6, paper_macs=None)
