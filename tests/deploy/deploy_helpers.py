@@ -1,0 +1,45 @@
+"""Helpers shared by the deploy tests: small zoo instances, BN statistics that make folding matter."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from sepconv.models import create_model, list_models
+
+MODELS = list_models()
+
+
+def small_size(name: str) -> int:
+    """A small input size each model accepts (MobileFaceNet's GDC is built for 112 here)."""
+    return 112 if name == "mobilefacenet" else 64
+
+
+def small_model(name: str, **kwargs) -> nn.Module:
+    torch.manual_seed(0)
+    return create_model(name, num_classes=10, **kwargs).eval()
+
+
+def randomize_norms(model: nn.Module, seed: int = 1) -> nn.Module:
+    """Give every BatchNorm non-trivial statistics and affine parameters (fresh ones fold to the identity)."""
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for m in model.modules():
+            if isinstance(m, nn.modules.batchnorm._BatchNorm):
+                n = m.num_features
+                m.running_mean.copy_(torch.randn(n, generator=g) * 0.3)
+                m.running_var.copy_(torch.rand(n, generator=g) + 0.5)
+                if m.weight is not None:
+                    m.weight.copy_(torch.rand(n, generator=g) + 0.5)
+                    m.bias.copy_(torch.randn(n, generator=g) * 0.2)
+    return model
+
+
+def tiny_digits_net() -> nn.Module:
+    """A 3-conv network for 1x8x8 digits, with BN, ReLU6 and a linear head."""
+    return nn.Sequential(
+        nn.Conv2d(1, 16, 3, padding=1, bias=False), nn.BatchNorm2d(16), nn.ReLU6(),
+        nn.Conv2d(16, 16, 3, padding=1, groups=16, bias=False), nn.BatchNorm2d(16), nn.ReLU6(),
+        nn.Conv2d(16, 32, 1, bias=False), nn.BatchNorm2d(32), nn.ReLU6(),
+        nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(32, 10),
+    )

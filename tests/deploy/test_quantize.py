@@ -1,0 +1,102 @@
+"""quantize: int8 QDQ through ONNX Runtime, per-channel weights, agreement with fp32 on held-out digits."""
+
+from __future__ import annotations
+
+import collections
+
+import numpy as np
+import onnx
+import pytest
+import torch
+from deploy_helpers import tiny_digits_net
+from onnx import numpy_helper
+
+from sepconv.deploy import ort_session, to_onnx
+from sepconv.deploy.data import digits, load_images
+from sepconv.deploy.quantize import quantize
+
+
+@pytest.fixture(scope="module")
+def trained():
+    """The tiny network trained for a few seconds on 1,200 digits; the rest are held out."""
+    torch.manual_seed(0)
+    images, labels = digits((1, 1, 8, 8))
+    model = tiny_digits_net()
+    opt = torch.optim.Adam(model.parameters(), lr=0.02)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # tiny ops: more threads only spin, badly so on a shared 2-core machine
+    try:
+        for _ in range(150):
+            idx = torch.randint(0, 1200, (128,))
+            loss = torch.nn.functional.cross_entropy(model(images[idx]), labels[idx])
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+    finally:
+        torch.set_num_threads(threads)
+    return model.eval(), images, labels
+
+
+def test_int8_agrees_with_fp32_on_held_out_digits(trained, tmp_path):
+    model, images, labels = trained
+    out = tmp_path / "int8.onnx"
+    q = quantize(model, images[:256], held_out=images[1200:], labels=labels[1200:], path=out)
+    report = q.report
+    assert report.samples == len(images) - 1200
+    assert report.fp32_accuracy > 0.85, "the fixture's training failed"
+    assert report.agreement >= 0.97
+    assert report.accuracy_drop <= 2.0
+    assert report.float_ops == {}, report.float_ops
+    assert "agreement" in report.summary() and "drop" in report.summary()
+    written = onnx.load(str(out))
+    ops = collections.Counter(n.op_type for n in written.graph.node)
+    assert ops["QuantizeLinear"] > 0 and ops["DequantizeLinear"] > ops["QuantizeLinear"]
+    # per-channel: each conv weight has one scale per output channel
+    inits = {i.name: numpy_helper.to_array(i) for i in written.graph.initializer}
+    weight_scales = [inits[n.input[1]] for n in written.graph.node
+                     if n.op_type == "DequantizeLinear" and inits.get(n.input[0], np.zeros(0)).dtype == np.int8
+                     and inits[n.input[0]].ndim == 4]
+    assert [s.shape for s in weight_scales] == [(16,), (16,), (32,)]
+    # the written model runs and gives the int8 predictions
+    run = ort_session(out)
+    assert run(images[1200:1210]).shape == (10, 10)
+
+
+def test_per_tensor_and_onnx_input(trained):
+    model, images, labels = trained
+    fp32 = to_onnx(model, (1, 1, 8, 8)).proto
+    q = quantize(fp32, [images[:64], images[64:128]], per_channel=False, held_out=images[1200:1400])
+    inits = {i.name: numpy_helper.to_array(i) for i in q.proto.graph.initializer}
+    scales = [inits[n.input[1]] for n in q.proto.graph.node if n.op_type == "DequantizeLinear"
+              and inits.get(n.input[0], np.zeros(0)).dtype == np.int8 and inits[n.input[0]].ndim == 4]
+    assert scales and all(s.size == 1 for s in scales)
+    assert q.report.samples == 200 and q.report.fp32_accuracy is None
+
+
+def test_calibration_data_of_the_wrong_shape_says_so(trained, tmp_path):
+    model, images, _ = trained
+    fp32 = to_onnx(model, (1, 1, 8, 8)).proto
+    wrong = torch.zeros(4, 3, 8, 8)
+    with pytest.raises(ValueError, match=r"calibration_data has shape \(4, 3, 8, 8\); the model takes \(N, 1, 8, 8\)"):
+        quantize(fp32, wrong)
+    with pytest.raises(ValueError, match=r"calibration_data batch 1 has shape \(2, 1, 9, 9\)"):
+        quantize(fp32, [images[:2], torch.zeros(2, 1, 9, 9)])
+    with pytest.raises(ValueError, match="calibration_data is empty"):
+        quantize(fp32, images[:0])
+    with pytest.raises(ValueError, match="method='kl' must be one of minmax, entropy, percentile"):
+        quantize(fp32, images[:8], method="kl")
+    np.save(tmp_path / "x.npy", np.zeros((2, 1, 28, 28), np.float32))
+    with pytest.raises(ValueError, match=r"data has shape \(2, 1, 28, 28\); the model takes \(N, 1, 8, 8\)"):
+        load_images(tmp_path / "x.npy", (1, 1, 8, 8))
+    with pytest.raises(ValueError, match="neither 'digits' nor an existing file"):
+        load_images(tmp_path / "missing.npy", (1, 1, 8, 8))
+
+
+def test_image_files_load_with_labels(tmp_path):
+    x = np.random.rand(5, 1, 8, 8).astype(np.float32)
+    np.savez(tmp_path / "d.npz", images=x, labels=np.arange(5))
+    images, labels = load_images(tmp_path / "d.npz", (1, 1, 8, 8))
+    assert torch.equal(images, torch.from_numpy(x)) and labels.tolist() == [0, 1, 2, 3, 4]
+    np.savez(tmp_path / "bad.npz", pictures=x)
+    with pytest.raises(ValueError, match="no array named 'images'"):
+        load_images(tmp_path / "bad.npz", (1, 1, 8, 8))

@@ -1,0 +1,93 @@
+"""ort_session and compile: callables that give PyTorch's answers, and pick among backends."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from deploy_helpers import randomize_norms, small_model
+from torch import nn
+
+from sepconv.deploy import OrtRunner, ort_session, to_onnx
+from sepconv.deploy.compile import BACKENDS, compile
+
+
+@pytest.fixture(scope="module")
+def model():
+    return randomize_norms(small_model("mobilenet_v3_small"))
+
+
+def test_ort_session_from_module_proto_bytes_and_file(model, tmp_path):
+    x = torch.randn(2, 3, 32, 32)
+    with torch.no_grad():
+        want = model(x)
+    run = ort_session(model, (1, 3, 32, 32), threads=1)
+    assert isinstance(run, OrtRunner) and run.threads == 1 and run.input_shape == (None, 3, 32, 32)
+    torch.testing.assert_close(run(x), want, rtol=1e-4, atol=1e-4)
+    got = run(x.numpy())
+    assert isinstance(got, np.ndarray) and got.shape == (2, 10)
+    proto = to_onnx(model, (1, 3, 32, 32)).proto
+    path = tmp_path / "m.onnx"
+    path.write_bytes(proto.SerializeToString())
+    for source in (proto, proto.SerializeToString(), path, str(path)):
+        torch.testing.assert_close(ort_session(source, threads=1)(x), want, rtol=1e-4, atol=1e-4)
+
+
+def test_ort_session_bad_input(tmp_path):
+    with pytest.raises(ValueError, match="no such ONNX file"):
+        ort_session(tmp_path / "missing.onnx")
+    (tmp_path / "junk.onnx").write_bytes(b"not a model")
+    with pytest.raises(ValueError, match="ONNX Runtime cannot load the model"):
+        ort_session(tmp_path / "junk.onnx")
+    with pytest.raises(ValueError, match="threads=0 must be a positive integer"):
+        ort_session(nn.Conv2d(3, 4, 1), (1, 3, 4, 4), threads=0)
+    with pytest.raises(ValueError, match="optimization='max' must be one of"):
+        ort_session(nn.Conv2d(3, 4, 1), (1, 3, 4, 4), optimization="max")
+    with pytest.raises(ValueError, match="must be an nn.Module, an onnx.ModelProto or an .onnx path"):
+        ort_session(42)
+
+
+def test_compile_auto_measures_each_candidate_and_picks_the_fastest(model, capsys):
+    x = torch.randn(1, 3, 32, 32)
+    fast = compile(model, x, candidates=("eager", "channels_last", "onnxruntime"), threads=1, repeats=3,
+                   warmup=1, verbose=True)
+    timed = {r.backend: r.timing.median_ms for r in fast.results}
+    assert set(timed) == {"eager", "channels_last", "onnxruntime"}
+    assert fast.backend == min(timed, key=timed.get)
+    with torch.no_grad():
+        torch.testing.assert_close(fast(x), model(x), rtol=1e-4, atol=1e-4)
+    printed = capsys.readouterr().out
+    assert printed.strip() == fast.table()
+    assert "chosen" in printed and "1 threads" in printed and all(b in printed for b in timed)
+
+
+def test_compile_named_backend_and_rejections(model):
+    x = torch.randn(1, 3, 32, 32)
+    eager = compile(model, x, backend="channels_last", threads=1)
+    assert eager.backend == "channels_last" and eager.results[0].timing is None
+    with torch.no_grad():
+        torch.testing.assert_close(eager(x), model(x), rtol=1e-5, atol=1e-5)
+    with pytest.raises(ValueError, match="backend='tvm' must be one of auto, " + ", ".join(BACKENDS)):
+        compile(model, x, backend="tvm")
+    with pytest.raises(ValueError, match="example_input=list must be a torch.Tensor"):
+        compile(model, [x])
+
+
+class Unexportable(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.shuffle = nn.ChannelShuffle(2)
+
+    def forward(self, x):
+        return self.shuffle(x) * 2
+
+
+def test_compile_skips_a_failing_backend_and_says_why():
+    x = torch.randn(1, 4, 4, 4)
+    fast = compile(Unexportable(), x, candidates=("eager", "onnxruntime"), threads=1, repeats=2, warmup=0)
+    assert fast.backend == "eager"
+    failed = next(r for r in fast.results if r.backend == "onnxruntime")
+    assert failed.timing is None and "channel_shuffle" in failed.error
+    assert "channel_shuffle" in fast.table()
+    with pytest.raises(ValueError, match="backend 'onnxruntime' failed: .*layer 'shuffle'"):
+        compile(Unexportable(), x, backend="onnxruntime")
