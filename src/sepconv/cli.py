@@ -31,6 +31,7 @@ from . import __version__
 COMMANDS = [
     "sepconv.models.command",
     "sepconv.compare",
+    "sepconv.profile.command",  # after compare: also adds compare's --sweep/--plot (sepconv.profile.sweep)
     "sepconv.separate.cli",
     "sepconv.weights.cli:import-weights",
     "sepconv.deploy.command:export,bench",

@@ -1,0 +1,37 @@
+"""Measurement: FLOPs against real time, per layer, on this machine (``sepconv profile``).
+
+:func:`profile_model` measures; :func:`~sepconv.profile.report.to_dict` gives the JSON document
+that the tables, charts and HTML page render. See each module for its part:
+:mod:`~sepconv.profile.machine` (roofline ceilings), :mod:`~sepconv.profile.layers` (per-layer
+time), :mod:`~sepconv.profile.backends` (whole model per backend).
+
+Example::
+
+    >>> from sepconv.models import create_model
+    >>> doc = to_dict(profile_model(create_model("mobilenet_v2"), (1, 3, 224, 224)))
+    >>> [row["kind"] for row in doc["by_kind"]][:3]
+    ['standard', 'norm', 'activation']
+"""
+
+from .backends import BACKENDS, BackendResult, parse_backends, time_backends
+from .layers import LayerProfile, LayerTiming, time_layers
+from .machine import Machine, machine_profile, measure_machine
+from .profiler import Profile, profile_model
+from .report import SCHEMA_VERSION, to_dict
+
+__all__ = [
+    "BACKENDS",
+    "SCHEMA_VERSION",
+    "BackendResult",
+    "LayerProfile",
+    "LayerTiming",
+    "Machine",
+    "Profile",
+    "machine_profile",
+    "measure_machine",
+    "parse_backends",
+    "profile_model",
+    "time_backends",
+    "time_layers",
+    "to_dict",
+]

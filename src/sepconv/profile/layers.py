@@ -1,0 +1,153 @@
+"""Per-layer wall-clock time: every leaf module replayed in isolation on its own recorded input.
+
+The unit is one call of one leaf module, the same rows as :func:`sepconv.cost.analyze` (a conv, its
+BatchNorm and its activation are three rows, as eager PyTorch runs them as three kernels; a
+deployed model folds the norm into the conv, see ``sepconv.deploy``). One forward pass with hooks
+records each call's arguments; then, in each of ``repeats`` rounds, the whole model runs once and
+every layer runs once on its recorded input, each call timed on its own. The medians are taken
+over rounds. Interleaving the rounds matters on a shared machine: a layer's samples and the whole
+model's are drawn under the same load, so the per-layer times add up to the whole-model time
+(minus what no leaf module does: residual additions, reshapes, Python glue) even while other
+processes come and go. Replaying a layer right after all the others also leaves the caches about
+as cold as they are in the real forward pass.
+
+Example::
+
+    >>> model = nn.Sequential(nn.Conv2d(3, 8, 3), nn.ReLU())
+    >>> profile = time_layers(model, torch.randn(1, 3, 32, 32), names=["0", "1"], repeats=5)
+    >>> [row.name for row in profile.layers], profile.model.median_ms > 0
+    (['0', '1'], True)
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+import time
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import nn
+
+from ..layers._check import non_negative_int, positive_int
+from ..timing import Timing, eval_mode, measure
+
+__all__ = ["MIN_REPEATS", "LayerProfile", "LayerTiming", "record_calls", "time_layers"]
+
+MIN_REPEATS = 5  # rounds (or calls) timed even when a time budget has run out
+
+
+@dataclass(frozen=True)
+class LayerTiming:
+    """The measured time of one leaf-module call, named as in :class:`sepconv.cost.LayerCost`."""
+
+    name: str
+    timing: Timing
+
+
+@dataclass(frozen=True)
+class LayerProfile:
+    """Per-layer timings and the whole model's, sampled in the same rounds."""
+
+    layers: list[LayerTiming]
+    model: Timing
+
+    @property
+    def layers_ms(self) -> float:
+        """Sum of the per-layer medians."""
+        return sum(row.timing.median_ms for row in self.layers)
+
+
+@dataclass(frozen=True)
+class _Call:
+    name: str
+    module: nn.Module
+    args: tuple[Any, ...]
+    kwargs: dict[str, Any]
+
+
+def record_calls(model: nn.Module, x: torch.Tensor) -> list[_Call]:
+    """Run ``model(x)`` once (no grad) and return every leaf-module call with its arguments.
+
+    Names follow :func:`sepconv.cost.analyze`: the module's qualified name, ``"(model)"`` for a
+    model that is itself a leaf, and ``name#2``, ``name#3`` ... for a module called again.
+    """
+    names = {module: name or "(model)" for name, module in model.named_modules()}
+    counts: Counter[nn.Module] = Counter()
+    calls: list[_Call] = []
+
+    def hook(module: nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any], output: Any) -> None:
+        counts[module] += 1
+        suffix = f"#{counts[module]}" if counts[module] > 1 else ""
+        calls.append(_Call(names[module] + suffix, module, args, kwargs))
+
+    handles = [m.register_forward_hook(hook, with_kwargs=True) for m in names if next(m.children(), None) is None]
+    try:
+        with torch.inference_mode():
+            model(x)
+    finally:
+        for handle in handles:
+            handle.remove()
+    return calls
+
+
+def time_layers(
+    model: nn.Module,
+    x: torch.Tensor,
+    names: Sequence[str],
+    repeats: int = 20,
+    warmup: int = 2,
+    budget_s: float | None = None,
+    advance: Callable[[], None] | None = None,
+) -> LayerProfile:
+    """Time each leaf call named in ``names`` (the rows of a cost report, in order) and the whole
+    model, in ``warmup`` untimed then ``repeats`` timed interleaved rounds (see the module
+    docstring). With ``budget_s``, timed rounds stop once that many seconds have passed and at
+    least :data:`MIN_REPEATS` rounds are done (a slow model or a busy machine still finishes).
+    ``advance`` is called once per round (a progress bar's step). Runs in eval mode under
+    ``torch.inference_mode`` on the threads torch has.
+
+    Raises ``ValueError`` if a name is not a leaf-module call of ``model(x)``.
+    """
+    positive_int("repeats", repeats)
+    non_negative_int("warmup", warmup)
+    with eval_mode(model), torch.inference_mode():
+        by_name = {call.name: call for call in record_calls(model, x)}
+        missing = [name for name in names if name not in by_name]
+        if missing:
+            raise ValueError(f"names: {', '.join(missing[:5])} are not leaf-module calls of the model")
+        calls = [by_name[name] for name in names]
+        whole: list[float] = []
+        samples: list[list[float]] = [[] for _ in calls]
+        start = time.perf_counter()
+        for round_ in range(warmup + repeats):
+            timed = round_ >= warmup
+            if timed and len(whole) >= MIN_REPEATS and budget_s is not None \
+                    and time.perf_counter() - start > budget_s:
+                break
+            ms = _once(lambda: model(x))
+            if timed:
+                whole.append(ms)
+            for call, row in zip(calls, samples):
+                ms = _once(lambda call=call: call.module(*call.args, **call.kwargs))
+                if timed:
+                    row.append(ms)
+            if advance is not None:
+                advance()
+    return LayerProfile(
+        layers=[LayerTiming(call.name, _timing(row)) for call, row in zip(calls, samples)],
+        model=_timing(whole),
+    )
+
+
+def _once(fn: Callable[[], object]) -> float:
+    return measure(fn, repeats=1, warmup=0).median_ms
+
+
+def _timing(samples: list[float]) -> Timing:
+    """A :class:`Timing` over samples gathered across rounds (median, nearest-rank p90)."""
+    ranked = sorted(samples)
+    return Timing(statistics.median(samples), ranked[math.ceil(0.9 * len(ranked)) - 1], tuple(samples))

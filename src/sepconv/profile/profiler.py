@@ -1,0 +1,102 @@
+"""``profile_model``: cost on paper, time per layer, time per backend, against the machine's roofline.
+
+It puts together :func:`sepconv.cost.analyze` (params, MACs, bytes of every leaf-module call),
+:func:`~sepconv.profile.layers.time_layers` (each call's measured time),
+:func:`~sepconv.profile.backends.time_backends` (whole-model latency and throughput) and the
+cached :class:`~sepconv.profile.machine.Machine` ceilings; :mod:`sepconv.profile.report` turns the
+result into the JSON document, the tables, the charts and the HTML page.
+
+Example::
+
+    >>> from sepconv.models import create_model
+    >>> p = profile_model(create_model("mobilenet_v2", width_mult=0.35), (1, 3, 96, 96), repeats=3)
+    >>> p.cost.macs == sum(row.macs for row in p.cost.layers), len(p.layers.layers) == len(p.cost.layers)
+    (True, True)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from ..cost import CostReport, analyze
+from ..layers._check import positive_int
+from .backends import DEFAULT_BACKENDS, BackendResult, time_backends
+from .layers import LayerProfile, time_layers
+from .machine import Machine, machine_profile, threads_set_to
+
+__all__ = ["Profile", "profile_model"]
+
+
+@dataclass(frozen=True)
+class Profile:
+    """Everything one ``sepconv profile`` run measured; see :func:`sepconv.profile.report.to_dict`."""
+
+    model: str  # the MODEL argument as given
+    description: str  # where the model came from
+    input_shape: tuple[int, ...]
+    batch: int
+    threads: int
+    repeats: int  # asked for; the rounds made are len(layers.model.samples_ms)
+    warmup: int
+    budget_s: float | None
+    machine: Machine
+    cost: CostReport
+    layers: LayerProfile
+    backends: list[BackendResult]
+
+
+Step = Callable[[str, int], Callable[[], None]]  # (label, total) -> advance()
+
+
+def profile_model(
+    model: nn.Module,
+    input_shape: Sequence[int],
+    *,
+    spec: str | None = None,
+    description: str | None = None,
+    backends: Sequence[str] = DEFAULT_BACKENDS,
+    batch: int | None = None,
+    threads: int | None = None,
+    repeats: int = 20,
+    warmup: int = 2,
+    budget_s: float | None = 20.0,
+    machine: Machine | None = None,
+    remeasure: bool = False,
+    step: Step | None = None,
+) -> Profile:
+    """Profile ``model`` on a random input of ``input_shape`` (per layer at that shape) and each
+    backend at batch ``input_shape[0]`` and ``batch``, on ``threads`` threads (default: torch's).
+
+    ``budget_s`` caps the seconds spent timing (half for the layers, half for the backends; each
+    still makes at least 5 timed calls); None makes exactly ``repeats``. ``machine`` defaults to the cached ceilings for those threads (measured on first use).
+    ``step(label, total)`` is called before each measuring stage and returns the callable that
+    advances it by one (a progress bar; ``total=None``: a stage without steps, ended by one call);
+    it may be None.
+    """
+    shape = tuple(input_shape)
+    threads = torch.get_num_threads() if threads is None else positive_int("threads", threads)
+    batch = shape[0] if batch is None else positive_int("batch", batch)
+    positive_int("repeats", repeats)
+    step = step or (lambda label, total: lambda: None)
+    with threads_set_to(threads):
+        cost = analyze(model, shape)  # first: a model that cannot run on the shape fails at once
+        if machine is None:
+            done = step(f"the machine's peak GFLOP/s and GB/s ({threads} threads)", None)
+            machine = machine_profile(threads, remeasure=remeasure)
+            done()
+        x = torch.randn(shape, generator=torch.Generator().manual_seed(0))
+        half = None if budget_s is None else budget_s / 2
+        layers = time_layers(model, x, [row.name for row in cost.layers], repeats, warmup, half,
+                             advance=step("timing each layer", warmup + repeats))
+        batches = sorted({shape[0], batch})
+        rows = time_backends(model, shape, backends, batches, repeats, warmup, threads, half,
+                             advance=step("timing the whole model", len(backends) * len(batches)))
+    return Profile(
+        model=spec or type(model).__name__, description=description or type(model).__name__, input_shape=shape,
+        batch=batch, threads=threads, repeats=repeats, warmup=warmup, budget_s=budget_s, machine=machine,
+        cost=cost, layers=layers, backends=rows,
+    )

@@ -1,0 +1,196 @@
+"""The profile as a JSON document (a stable schema) and as rich terminal tables.
+
+:func:`to_dict` is the single source of every derived number (achieved GFLOP/s and GB/s, roofline
+bound, shares by kind); the tables, :mod:`~sepconv.profile.plot` and :mod:`~sepconv.profile.html`
+all render that dict, so a saved JSON renders the same charts and page as a live run.
+
+Schema version 1 (units are in the key names; MACs = multiply-accumulates, FLOPs = 2 x MACs,
+1 GB = 1e9 bytes, times in milliseconds per call, medians over ``timing.repeats`` rounds):
+
+- ``schema_version``, ``sepconv_version``, ``input_shape``, ``batch``, ``threads``;
+- ``model``: ``spec``, ``description``, ``params``, ``macs``, ``flops``, ``bytes``;
+- ``machine``: ``cpu``, ``threads``, ``torch_version``, ``peak_gflops_per_s``, ``bandwidth_gb_per_s``,
+  ``ridge_flops_per_byte``, ``gemm_n``, ``stream_bytes``, ``measured_at``, ``load_average``, ``cores``,
+  ``busy`` (load above half the cores while measuring), ``remeasure_command``;
+- ``timing``: ``repeats`` (timed rounds made), ``warmup``, ``budget_s`` (the time cap that may
+  have cut the rounds short), ``statistic``, ``layers_time_ms`` (sum of the layers'
+  medians), ``model_time_ms`` (whole model, eager, sampled in the same rounds),
+  ``layers_to_model_ratio``;
+- ``layers``: per leaf-module call, :meth:`sepconv.cost.LayerCost.to_dict`'s keys plus
+  ``time_ms``, ``p90_ms``, ``gflops_per_s``, ``gb_per_s``, ``roofline_ms``,
+  ``roofline_fraction`` (roofline time / measured time) and ``bound`` ("memory", "compute", "none");
+- ``by_kind``: ``kind``, ``layers``, ``params``, ``macs``, ``bytes``, ``time_ms``, ``macs_share``,
+  ``time_share``, ``gflops_per_s``;
+- ``backends``: ``backend``, ``batch``, ``status`` ("ok"/"failed"), ``error``, ``repeats``, ``median_ms``,
+  ``p90_ms``, ``samples_per_s``, ``speedup_vs_eager``.
+
+Example::
+
+    >>> doc = to_dict(profile)  # a Profile from sepconv.profile.profile_model
+    >>> sorted(doc)[:4]  # doctest: +SKIP
+    ['backends', 'batch', 'by_kind', 'input_shape']
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from .. import __version__
+from ..checkpoint import atomic_write_text
+from .machine import REMEASURE, Machine
+from .profiler import Profile
+
+__all__ = ["SCHEMA_VERSION", "print_report", "stdout_console", "tables", "to_dict", "write_json"]
+
+SCHEMA_VERSION = 1
+
+
+def to_dict(profile: Profile) -> dict[str, Any]:
+    """The JSON document of ``profile`` (see the module docstring for its schema)."""
+    machine, cost = profile.machine, profile.cost
+    layers = [_layer(machine, row.to_dict(), t.timing) for row, t in zip(cost.layers, profile.layers.layers)]
+    layers_ms, model_ms = profile.layers.layers_ms, profile.layers.model.median_ms
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "sepconv_version": __version__,
+        "model": {"spec": profile.model, "description": profile.description, "params": cost.params,
+                  "macs": cost.macs, "flops": cost.flops, "bytes": cost.bytes},
+        "input_shape": list(profile.input_shape),
+        "batch": profile.batch,
+        "threads": profile.threads,
+        "machine": {**machine.to_dict(), "remeasure_command": f"{REMEASURE} --threads {machine.threads}"},
+        "timing": {"repeats": len(profile.layers.model.samples_ms), "warmup": profile.warmup,
+                   "budget_s": profile.budget_s, "statistic": "median",
+                   "layers_time_ms": layers_ms, "model_time_ms": model_ms,
+                   "layers_to_model_ratio": layers_ms / model_ms if model_ms else None},
+        "layers": layers,
+        "by_kind": _by_kind(cost.by_kind(), layers),
+        "backends": [row.to_dict() for row in profile.backends],
+    }
+
+
+def write_json(doc: dict[str, Any], path: str | Path) -> None:
+    atomic_write_text(path, json.dumps(doc, indent=2) + "\n")
+
+
+def _layer(machine: Machine, row: dict[str, Any], timing: Any) -> dict[str, Any]:
+    seconds = timing.median_ms * 1e-3
+    roofline_ms = machine.bound_ms(row["flops"], row["bytes"])
+    return {
+        **row,
+        "time_ms": timing.median_ms,
+        "p90_ms": timing.p90_ms,
+        "gflops_per_s": row["flops"] / seconds / 1e9 if seconds else None,
+        "gb_per_s": row["bytes"] / seconds / 1e9 if seconds else None,
+        "roofline_ms": roofline_ms,
+        "roofline_fraction": roofline_ms / timing.median_ms if timing.median_ms else None,
+        "bound": machine.bound(row["flops"], row["bytes"]),
+    }
+
+
+def _by_kind(kinds: dict[str, Any], layers: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    total_ms = sum(row["time_ms"] for row in layers)
+    out = []
+    for kind, cost in kinds.items():
+        ms = sum(row["time_ms"] for row in layers if row["kind"] == kind)
+        out.append({
+            "kind": kind, "layers": cost.layers, "params": cost.params, "macs": cost.macs, "bytes": cost.bytes,
+            "time_ms": ms, "macs_share": cost.macs_share, "time_share": ms / total_ms if total_ms else 0.0,
+            "gflops_per_s": 2 * cost.macs / (ms * 1e-3) / 1e9 if ms else None,
+        })
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# Terminal tables
+
+
+def _num(value: float | None, fmt: str = ",.2f") -> str:
+    return "—" if value is None else format(value, fmt)
+
+
+def machine_line(doc: dict[str, Any]) -> str:
+    m = doc["machine"]
+    return (f"{m['cpu']}, {m['threads']} threads, torch {m['torch_version']}: peak {m['peak_gflops_per_s']:.1f} "
+            f"GFLOP/s (fp32 GEMM {m['gemm_n']}^2), {m['bandwidth_gb_per_s']:.1f} GB/s streaming, ridge "
+            f"{m['ridge_flops_per_byte']:.1f} FLOPs/byte; measured {m['measured_at']}"
+            + (f" while the machine was busy (load {m['load_average']} on {m['cores']} cores), so likely too low"
+               if m.get("busy") else "")
+            + f" (re-measure: {m['remeasure_command']})")
+
+
+def summary_line(doc: dict[str, Any]) -> str:
+    t, m = doc["timing"], doc["model"]
+    shape = "x".join(map(str, doc["input_shape"]))
+    return (f"{m['spec']} ({m['description']}), input {shape}, {doc['threads']} threads: {m['params']:,} params, "
+            f"{m['macs'] / 1e6:,.1f}M MACs; layers add up to {t['layers_time_ms']:.2f} ms of the whole model's "
+            f"{t['model_time_ms']:.2f} ms eager (median of {t['repeats']} interleaved rounds)")
+
+
+def layer_table(doc: dict[str, Any]) -> Table:
+    table = Table(title="Per layer (leaf-module calls, replayed in isolation)",
+                  caption="MACs = multiply-accumulates; FLOPs = 2 x MACs; roofline % = roofline-bound time / "
+                          "measured time")
+    heads = ("layer", "kind", "output", "params", "MMACs", "MB moved", "FLOPs/B", "time ms", "GFLOP/s", "GB/s",
+             "roofline ms", "roofline %", "bound")
+    for head in heads:
+        table.add_column(head, justify="left" if head in ("layer", "kind", "output", "bound") else "right")
+    for row in doc["layers"]:
+        table.add_row(
+            row["name"], row["kind"], "x".join(map(str, row["output_shape"])), f"{row['params']:,}",
+            f"{row['macs'] / 1e6:,.2f}", f"{row['bytes'] / 1e6:,.3f}", f"{row['intensity_flops_per_byte']:.1f}",
+            f"{row['time_ms']:.3f}", _num(row["gflops_per_s"] if row["macs"] else None, ".1f"),
+            _num(row["gb_per_s"], ".1f"),
+            f"{row['roofline_ms']:.3f}", _num(None if row["roofline_fraction"] is None
+                                              else 100 * row["roofline_fraction"], ".0f"), row["bound"])
+    return table
+
+
+def kind_table(doc: dict[str, Any]) -> Table:
+    table = Table(title="By kind: share of MACs against share of time",
+                  caption="time/MAC = time share / MAC share: how much slower per MAC than the model's average")
+    for head in ("kind", "layers", "MMACs", "MAC share", "time ms", "time share", "time/MAC", "GFLOP/s"):
+        table.add_column(head, justify="left" if head == "kind" else "right")
+    for row in doc["by_kind"]:
+        ratio = row["time_share"] / row["macs_share"] if row["macs_share"] else None
+        table.add_row(row["kind"], str(row["layers"]), f"{row['macs'] / 1e6:,.1f}", f"{100 * row['macs_share']:.1f}%",
+                      f"{row['time_ms']:.2f}", f"{100 * row['time_share']:.1f}%", _num(ratio, ".1f"),
+                      _num(row["gflops_per_s"] if row["macs"] else None, ".1f"))
+    return table
+
+
+def backend_table(doc: dict[str, Any]) -> Table:
+    table = Table(title=f"Whole model per backend ({doc['threads']} threads)",
+                  caption="speedup = eager median / this median at the same batch")
+    for head in ("backend", "batch", "median ms", "p90 ms", "samples/s", "speedup", "status"):
+        table.add_column(head, justify="left" if head in ("backend", "status") else "right")
+    for row in doc["backends"]:
+        status = "ok" if row["status"] == "ok" else f"failed: {row['error']}"
+        table.add_row(row["backend"], str(row["batch"]), _num(row["median_ms"]), _num(row["p90_ms"]),
+                      _num(row["samples_per_s"], ",.1f"), _num(row["speedup_vs_eager"], ".2f"), status)
+    return table
+
+
+def tables(doc: dict[str, Any]) -> list[Table]:
+    """The three tables in reading order: per layer, by kind, per backend."""
+    return [layer_table(doc), kind_table(doc), backend_table(doc)]
+
+
+def stdout_console() -> Console:
+    """A console on stdout; on a file or a pipe 200 columns wide, so that no table column is cut."""
+    console = Console()
+    return console if console.is_terminal else Console(width=200)
+
+
+def print_report(doc: dict[str, Any], console: Console | None = None) -> None:
+    """Print the machine, the tables and the summary line to ``console`` (stdout by default)."""
+    console = console or stdout_console()
+    console.print(f"[bold]Machine[/bold]: {machine_line(doc)}", highlight=False, soft_wrap=True)
+    for table in tables(doc):
+        console.print(table)
+    console.print(summary_line(doc), highlight=False, soft_wrap=True)
