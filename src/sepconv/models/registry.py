@@ -74,8 +74,8 @@ def model_entry(name: str) -> ModelEntry:
     return _REGISTRY[name]
 
 
-def create_model(name: str, weights: str | Path | None = None, weights_source: str | None = None,
-                 **kwargs: Any) -> nn.Module:
+def create_model(name: str | None = None, weights: str | Path | None = None,
+                 weights_source: str | None = None, **kwargs: Any) -> nn.Module:
     """Build a registered model.
 
     ``weights`` loads a checkpoint: a sepconv ``.safetensors`` file (with its JSON sidecar, which
