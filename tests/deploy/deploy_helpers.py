@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from sepconv.deploy.synthetic import lively_weights
 from sepconv.models import create_model, list_models
 
 MODELS = list_models()
@@ -15,9 +16,14 @@ def small_size(name: str) -> int:
     return 112 if name == "mobilefacenet" else 64
 
 
-def small_model(name: str, **kwargs) -> nn.Module:
+def small_model(name: str, size: int | None = None, **kwargs) -> nn.Module:
+    """A 10-class zoo model with live activations (see sepconv.deploy.synthetic), in eval mode."""
+    size = size or small_size(name)
+    if name == "mobilefacenet":
+        kwargs.setdefault("img_size", size)
     torch.manual_seed(0)
-    return create_model(name, num_classes=10, **kwargs).eval()
+    model = create_model(name, num_classes=10, **kwargs)
+    return lively_weights(model, torch.randn(2, 3, size, size, generator=torch.Generator().manual_seed(0)))
 
 
 def randomize_norms(model: nn.Module, seed: int = 1) -> nn.Module:

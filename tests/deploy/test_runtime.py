@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from deploy_helpers import randomize_norms, small_model
+from deploy_helpers import small_model
 from torch import nn
 
 from sepconv.deploy import OrtRunner, ort_session, to_onnx
@@ -14,7 +14,7 @@ from sepconv.deploy.compile import BACKENDS, compile
 
 @pytest.fixture(scope="module")
 def model():
-    return randomize_norms(small_model("mobilenet_v3_small"))
+    return small_model("mobilenet_v3_small")
 
 
 def test_ort_session_from_module_proto_bytes_and_file(model, tmp_path):

@@ -1,0 +1,353 @@
+"""Fast inference, side by side: sepconv's fp32 and int8 paths against the peers (GitHub issue 6).
+
+For each model at its registry input size (224 px; Xception 299) and each batch size, in one run:
+
+- peers, on the *unfolded* model: PyTorch eager (NCHW), ``torch.compile`` (default options), and
+  ONNX Runtime on a plain ``torch.onnx.export`` with ORT's default session options;
+- sepconv's fp32 candidates (BN folded, see ``sepconv.deploy.compile``): eager, channels_last,
+  Inductor with freezing, ONNX Runtime on the clean export; the best of them is "sepconv fp32";
+- sepconv int8: the clean export quantized (QDQ, per-channel weights, calibrated on 256 bundled
+  digits images at the model's size) on ONNX Runtime.
+
+Every sepconv runner's output is checked against eager before it is timed (and every runner's
+difference is recorded). Timing is interleaved: each round times every runner in turn (after one
+untimed call), so that a shared machine's slow moments fall on all of them alike; the median of
+all rounds' samples is reported, with the load average before and after.
+Ratios are to the best peer. Without a trained checkpoint the weights are random but alive
+(``sepconv.deploy.synthetic.lively_weights``: He init, BN statistics of 16 digits images), so the
+logits depend on the input. The int8 agreement with fp32 is measured on 512 held-out digits;
+with random weights it is said as such, and the logit SQNR (signal over int8 error) is the
+number that means most. With ``--trained NAME=CHECKPOINT`` (a sepconv checkpoint
+trained on the digits at the model's input size) the accuracy drop is measured too.
+
+On a CUDA machine the GPU figures (eager, channels_last, torch.compile, AMP fp16) are recorded too.
+
+    .venv/bin/python benchmarks/deploy.py                       # all five models, batch 1 and 8
+    .venv/bin/python benchmarks/deploy.py --models mobilenet_v2 --batches 1 --no-inductor
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import os
+import platform
+import statistics
+import sys
+import time
+import warnings
+from collections.abc import Callable
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+import torch
+
+from sepconv.deploy import to_onnx
+from sepconv.deploy.compile import compile as compile_model
+from sepconv.deploy.data import digits
+from sepconv.deploy.ort import available_cores, ort_session
+from sepconv.deploy.quantize import compare, needs_reduced_range, quantize
+from sepconv.deploy.shapes import default_input_shape
+from sepconv.deploy.synthetic import lively_weights
+from sepconv.models import create_model
+from sepconv.timing import measure
+
+MODELS = ["mobilenet_v1", "mobilenet_v2", "mobilenet_v3_large", "mobilenet_v3_small", "xception"]
+PEERS = ["eager", "torch.compile", "onnxruntime (plain export)"]
+OURS = ["eager", "channels_last", "inductor", "onnxruntime"]
+RESULTS = Path(__file__).resolve().parent / "results"
+Runner = Callable[[torch.Tensor], object]
+
+
+def log(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+# ---------------------------------------------------------------------------------------- peers
+
+
+def peer_eager(model: torch.nn.Module) -> Runner:
+    def run(x: torch.Tensor) -> torch.Tensor:
+        with torch.inference_mode():
+            return model(x)
+
+    return run
+
+
+def peer_compile(model: torch.nn.Module, x: torch.Tensor) -> Runner:
+    compiled = torch.compile(model)
+
+    def run(x: torch.Tensor) -> torch.Tensor:
+        with torch.no_grad():
+            return compiled(x)
+
+    run(x)
+    return run
+
+
+def peer_onnxruntime(model: torch.nn.Module, x: torch.Tensor) -> Runner:
+    """A plain ``torch.onnx.export`` (TorchScript exporter: the default one needs onnxscript) and
+    ORT's default session options."""
+    buf = io.BytesIO()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(model, (x,), buf, dynamo=False)
+    session = ort.InferenceSession(buf.getvalue(), providers=["CPUExecutionProvider"])
+    name = session.get_inputs()[0].name
+    return lambda x: torch.from_numpy(session.run(None, {name: x.numpy()})[0])
+
+
+# ------------------------------------------------------------------------------------- measuring
+
+
+def interleaved(runners: dict[str, Runner], x: torch.Tensor, rounds: int, budget_s: float) -> dict[str, dict]:
+    """Median and p90 over ``rounds`` rounds, each timing every runner in turn; the repeats per
+    round are sized from a warm-up call so that each runner gets about ``budget_s`` in all."""
+    per_round = {}
+    for name, run in runners.items():
+        warm = measure(lambda: run(x), repeats=1, warmup=2).median_ms
+        per_round[name] = max(1, min(20, round(budget_s * 1e3 / max(warm, 1e-3) / rounds)))
+    samples: dict[str, list[float]] = {name: [] for name in runners}
+    for _ in range(rounds):
+        for name, run in runners.items():
+            # one untimed call first: the previous runner's thread pool (ORT's spins after a run) settles
+            samples[name] += measure(lambda: run(x), repeats=per_round[name], warmup=1).samples_ms
+    out = {}
+    for name, values in samples.items():
+        ranked = sorted(values)
+        out[name] = {"median_ms": statistics.median(values), "p90_ms": ranked[int(np.ceil(0.9 * len(ranked))) - 1],
+                     "samples": len(values)}
+    return out
+
+
+def max_diff(run: Runner, x: torch.Tensor, reference: torch.Tensor) -> float:
+    return float((torch.as_tensor(run(x)) - reference).abs().max())
+
+
+# ------------------------------------------------------------------------------------------- cpu
+
+
+def bench_cpu(name: str, batches: list[int], threads: int, rounds: int, budget_s: float, inductor: bool,
+              trained: str | None) -> list[dict]:
+    torch.manual_seed(0)
+    model = create_model(name, weights=trained).eval() if trained else create_model(name).eval()
+    shape = default_input_shape(model)
+    images, labels = digits(shape)
+    calib, held, held_labels = images[:256], images[256:768], labels[256:768]
+    if not trained:  # random weights with live activations; BN statistics from 16 other digits images
+        lively_weights(model, images[768:784])
+        held_labels = None  # a random 1000-way classifier has no accuracy on digits to lose
+    fp32_proto = to_onnx(model, shape).proto
+    log(f"{name}: quantizing (calibration: 256 digits images at {shape[2]} px)")
+    quantized = quantize(fp32_proto, calib, batch=8)
+    report = compare(fp32_proto, quantized.proto, held, held_labels,
+                     "digits held-out" + ("" if trained else " (random weights)"), batch=8)
+    int8 = ort_session(quantized.proto, threads=threads)
+    rows = []
+    for batch in batches:
+        x = torch.randn((batch, *shape[1:]), generator=torch.Generator().manual_seed(batch))
+        with torch.inference_mode():
+            reference = model(x)
+        runners: dict[str, Runner] = {}
+        errors: dict[str, str] = {}
+        log(f"{name} batch {batch}: building peers")
+        runners["peer: eager"] = peer_eager(model)
+        for label, build in (("peer: torch.compile", lambda: peer_compile(model, x)),
+                             ("peer: onnxruntime (plain export)", lambda: peer_onnxruntime(model, x))):
+            if label == "peer: torch.compile" and not inductor:
+                errors[label] = "skipped (--no-inductor)"
+                continue
+            try:
+                runners[label] = build()
+            except Exception as e:  # noqa: BLE001 - a failing peer is recorded, not fatal
+                errors[label] = f"failed: {' '.join(str(e).split())[:200]}"
+        log(f"{name} batch {batch}: building sepconv paths")
+        for backend in OURS:
+            label = f"sepconv: {backend}"
+            if backend == "inductor" and not inductor:
+                errors[label] = "skipped (--no-inductor)"
+                continue
+            try:
+                runners[label] = compile_model(model, x, backend=backend, threads=threads)
+            except ValueError as e:
+                errors[label] = str(e)
+        runners["sepconv: int8 onnxruntime"] = int8
+        diffs = {label: max_diff(run, x, reference) for label, run in runners.items()}
+        log(f"{name} batch {batch}: timing {len(runners)} runners, {rounds} interleaved rounds")
+        load_before = os.getloadavg()[0]
+        timings = interleaved(runners, x, rounds, budget_s)
+        load_after = os.getloadavg()[0]
+        peers = {k: v["median_ms"] for k, v in timings.items() if k.startswith("peer:")}
+        ours = {k: v["median_ms"] for k, v in timings.items() if k.startswith("sepconv:") and "int8" not in k}
+        best_peer = min(peers, key=peers.get)
+        best_ours = min(ours, key=ours.get)
+        int8_ms = timings["sepconv: int8 onnxruntime"]["median_ms"]
+        row = {
+            "model": name, "batch": batch, "input": list(shape[1:]), "threads": threads,
+            "timings": timings, "max_abs_diff_vs_eager": diffs, "errors": errors,
+            "load_avg_before": load_before, "load_avg_after": load_after,
+            "best_peer": best_peer, "best_peer_ms": peers[best_peer],
+            "sepconv_fp32": best_ours, "sepconv_fp32_ms": ours[best_ours],
+            "fp32_vs_best_peer": ours[best_ours] / peers[best_peer],
+            "fp32_speedup_vs_eager": peers["peer: eager"] / ours[best_ours],
+            "int8_ms": int8_ms, "int8_vs_fp32": int8_ms / ours[best_ours],
+            "int8_report": {k: v for k, v in vars(report).items()} | {"summary": report.summary()},
+        }
+        rows.append(row)
+        log(f"{name} batch {batch}: sepconv fp32 {row['sepconv_fp32_ms']:.2f} ms ({best_ours}) = "
+            f"{row['fp32_vs_best_peer']:.2f}x best peer ({best_peer} {row['best_peer_ms']:.2f} ms), "
+            f"{row['fp32_speedup_vs_eager']:.1f}x faster than eager; int8 {int8_ms:.2f} ms = "
+            f"{row['int8_vs_fp32']:.2f}x fp32")
+    return rows
+
+
+# ------------------------------------------------------------------------------------------- gpu
+
+
+def bench_cuda(name: str, batches: list[int], rounds: int, budget_s: float, inductor: bool) -> list[dict]:
+    model = create_model(name).eval().cuda()
+    shape = default_input_shape(model)
+    rows = []
+    for batch in batches:
+        x = torch.randn((batch, *shape[1:]), device="cuda")
+
+        def synced(fn: Callable[[torch.Tensor], object]) -> Runner:
+            def run(x: torch.Tensor) -> object:
+                with torch.inference_mode():
+                    out = fn(x)
+                torch.cuda.synchronize()
+                return out
+
+            return run
+
+        cl = create_model(name).eval().cuda().to(memory_format=torch.channels_last)
+        cl.load_state_dict(model.state_dict())
+        runners = {
+            "cuda: eager": synced(model),
+            "cuda: channels_last": synced(lambda x: cl(x.contiguous(memory_format=torch.channels_last))),
+        }
+
+        def amp(x: torch.Tensor) -> object:
+            with torch.autocast("cuda", dtype=torch.float16):
+                return cl(x.contiguous(memory_format=torch.channels_last))
+
+        runners["cuda: channels_last + AMP fp16"] = synced(amp)
+        errors = {}
+        if inductor:
+            try:
+                runners["cuda: torch.compile"] = synced(torch.compile(model))
+                runners["cuda: torch.compile"](x)  # compile now (needs triton)
+            except Exception as e:  # noqa: BLE001 - recorded, the other GPU figures still count
+                runners.pop("cuda: torch.compile")
+                errors["cuda: torch.compile"] = f"failed: {' '.join(str(e).split())[:200]}"
+        timings = interleaved(runners, x, rounds, budget_s)
+        rows.append({"model": name, "batch": batch, "device": torch.cuda.get_device_name(), "timings": timings,
+                     "errors": errors})
+        log(f"{name} batch {batch} cuda: " + ", ".join(f"{k} {v['median_ms']:.2f} ms" for k, v in timings.items()))
+    return rows
+
+
+# ------------------------------------------------------------------------------------------ report
+
+
+def markdown(result: dict) -> str:
+    env = result["environment"]
+    lines = [
+        "# sepconv deploy benchmark",
+        "",
+        f"{env['date']}; {env['cpu']}, {env['cores']} cores, {result['threads']} threads; torch {env['torch']}, "
+        f"onnxruntime {env['onnxruntime']}; int8 weights {'7' if env['int8_reduced_range'] else '8'}-bit "
+        f"(see sepconv.deploy.quantize). Median latency in ms (interleaved rounds); ratios to the best peer. "
+        "Load average before/after each row: a value above the core count means another process shared the cores.",
+        "",
+        "| model | batch | eager | torch.compile | ORT plain | sepconv fp32 (path) | fp32 / best peer | "
+        "eager / fp32 | int8 | int8 / fp32 | load |",
+        "| --- | ---: | ---: | ---: | ---: | --- | ---: | ---: | ---: | ---: | --- |",
+    ]
+    for r in result["cpu"]:
+        t = r["timings"]
+
+        def ms(key: str) -> str:
+            return f"{t[key]['median_ms']:.2f}" if key in t else "-"
+
+        lines.append(
+            f"| {r['model']} | {r['batch']} | {ms('peer: eager')} | {ms('peer: torch.compile')} | "
+            f"{ms('peer: onnxruntime (plain export)')} | {r['sepconv_fp32_ms']:.2f} "
+            f"({r['sepconv_fp32'].removeprefix('sepconv: ')}) | {r['fp32_vs_best_peer']:.2f}x | "
+            f"{r['fp32_speedup_vs_eager']:.1f}x | {r['int8_ms']:.2f} | {r['int8_vs_fp32']:.2f}x | "
+            f"{r['load_avg_before']:.1f}/{r['load_avg_after']:.1f} |")
+    lines += ["", "Every sepconv candidate (fp32, BN folded), ms:", "",
+              "| model | batch | " + " | ".join(OURS) + " |", "| --- | ---: |" + " ---: |" * len(OURS)]
+    for r in result["cpu"]:
+        t = r["timings"]
+        cells = [f"{t[f'sepconv: {b}']['median_ms']:.2f}" if f"sepconv: {b}" in t else "-" for b in OURS]
+        lines.append(f"| {r['model']} | {r['batch']} | " + " | ".join(cells) + " |")
+    lines += ["", "int8 against fp32 (ONNX Runtime both), on 512 held-out digits images:", ""]
+    seen = set()
+    for r in result["cpu"]:
+        if r["model"] not in seen:
+            seen.add(r["model"])
+            lines.append(f"- {r['model']}: {r['int8_report']['summary']}")
+    if result.get("cuda"):
+        lines += ["", f"CUDA ({result['cuda'][0]['device']}), ms:", ""]
+        for r in result["cuda"]:
+            lines.append(f"- {r['model']} batch {r['batch']}: " + ", ".join(
+                f"{k.removeprefix('cuda: ')} {v['median_ms']:.2f}" for k, v in r["timings"].items()))
+    return "\n".join(lines) + "\n"
+
+
+def cpu_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--models", default=",".join(MODELS), help="comma-separated registry names")
+    p.add_argument("--batches", type=int, nargs="+", default=[1, 8])
+    p.add_argument("--threads", type=int, default=None, help="default: all cores")
+    p.add_argument("--rounds", type=int, default=5, help="interleaved timing rounds (default 5)")
+    p.add_argument("--budget", type=float, default=2.0, help="seconds of timing per runner and row (default 2)")
+    p.add_argument("--no-inductor", action="store_true", help="skip torch.compile (minutes of compiling per model)")
+    p.add_argument("--trained", action="append", default=[], metavar="NAME=CHECKPOINT",
+                   help="a digits-trained sepconv checkpoint for NAME: the int8 report gets an accuracy drop")
+    p.add_argument("--out", default=str(RESULTS / "deploy"), help="output stem (.json and .md are written)")
+    args = p.parse_args(argv)
+    threads = args.threads or available_cores()
+    torch.set_num_threads(threads)
+    trained = dict(item.split("=", 1) for item in args.trained)
+    started = time.time()
+    result = {
+        "threads": threads,
+        "environment": {
+            "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"), "cpu": cpu_name(),
+            "cores": available_cores(), "torch": torch.__version__, "onnxruntime": ort.__version__,
+            "python": platform.python_version(), "int8_reduced_range": needs_reduced_range(),
+        },
+        "cpu": [], "cuda": [],
+    }
+    for name in args.models.split(","):
+        result["cpu"] += bench_cpu(name, args.batches, threads, args.rounds, args.budget, not args.no_inductor,
+                                   trained.get(name))
+        if torch.cuda.is_available():
+            result["cuda"] += bench_cuda(name, args.batches, args.rounds, args.budget, not args.no_inductor)
+    result["seconds"] = round(time.time() - started)
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.with_suffix(".json").write_text(json.dumps(result, indent=2, default=float) + "\n")
+    out.with_suffix(".md").write_text(markdown(result))
+    print(markdown(result))
+    log(f"wrote {out.with_suffix('.json')} and {out.with_suffix('.md')} in {result['seconds']} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
