@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from sepconv.profile import machine as machine_mod
-from sepconv.profile.machine import Machine, cache_path, machine_profile, measure_machine
+from sepconv.profile.machine import Machine, cache_path, is_busy, machine_profile, measure_machine
 
 
 def test_roofline_arithmetic(machine):
@@ -24,11 +24,13 @@ def test_roofline_arithmetic(machine):
     assert Machine.from_dict(json.loads(json.dumps(machine.to_dict()))) == machine
 
 
-def test_busy_means_load_above_half_the_cores(machine):
+def test_busy_means_load_at_three_quarters_of_the_cores(machine):
     from dataclasses import replace
 
     assert replace(machine, load_average=1.5, cores=2).busy
+    assert not replace(machine, load_average=1.1, cores=2).busy
     assert not replace(machine, load_average=None).busy
+    assert is_busy(3.0, 4) and not is_busy(2.9, 4) and not is_busy(5.0, None)
 
 
 def test_micro_benchmarks_measure_positive_ceilings_and_restore_threads():

@@ -32,7 +32,7 @@ def test_keys_and_units(doc, small_net):
             "measured_at", "remeasure_command", "busy"} <= set(doc["machine"])
     assert doc["machine"]["remeasure_command"] == "sepconv profile --remeasure --threads 1"
     assert {"repeats", "warmup", "statistic", "layers_time_ms", "model_time_ms", "layers_to_model_ratio",
-            "budget_s"} == set(doc["timing"])
+            "budget_s", "load_average", "cores", "busy"} == set(doc["timing"])
     cost_keys = set(analyze(small_net, (1, 3, 32, 32)).layers[0].to_dict())
     for row in doc["layers"]:
         assert set(row) == cost_keys | LAYER_TIME_KEYS

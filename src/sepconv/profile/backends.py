@@ -5,7 +5,8 @@ ONNX Runtime session), then :func:`time_backends` measures it at each batch size
 :func:`sepconv.timing.measure`: median and 90th percentile of ``repeats`` calls after ``warmup``.
 A backend that cannot be prepared or run here (no C++ compiler for ``torch.compile``, an operator
 ONNX cannot express) gives a row with ``status="failed"`` and the one-line reason, and the others
-still run.
+still run. eager, channels_last and compile run the model as given (BatchNorm and all, as the
+per-layer profile does); onnxruntime runs :mod:`sepconv.deploy`'s export, BN folded.
 
 Example::
 
@@ -152,28 +153,11 @@ def _no_grad(model: Callable[[torch.Tensor], object]) -> Runner:
 
 
 def _onnxruntime(model: nn.Module, input_shape: Sequence[int], threads: int) -> Runner:
-    """The ONNX Runtime path: the model exported with a dynamic batch axis, run by an ORT session
-    with ``threads`` intra-op threads and the full graph optimizer.
+    """The ONNX Runtime path of :mod:`sepconv.deploy`: the clean export (BN folded into the convs,
+    checked against PyTorch, dynamic batch) on a session with ``threads`` intra-op threads."""
+    from ..deploy import ort_session
 
-    TODO(switch): call ``sepconv.deploy.ort_session`` (BN folded, clean graph) once sepconv.deploy
-    is committed; until then torch's TorchScript exporter and onnxruntime's public API.
-    """
-    import io
-    import warnings
-
-    import onnxruntime as ort
-
-    buffer = io.BytesIO()
-    example = torch.zeros(tuple(input_shape))
-    with warnings.catch_warnings(), torch.no_grad():
-        warnings.simplefilter("ignore")  # the TorchScript exporter's deprecation and tracer warnings
-        torch.onnx.export(model, (example,), buffer, dynamo=False, input_names=["x"], output_names=["y"],
-                          dynamic_axes={"x": {0: "batch"}, "y": {0: "batch"}})
-    options = ort.SessionOptions()
-    options.intra_op_num_threads, options.inter_op_num_threads = threads, 1
-    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    session = ort.InferenceSession(buffer.getvalue(), options, providers=["CPUExecutionProvider"])
-    return lambda x: session.run(None, {"x": x.numpy()})[0]
+    return ort_session(model, tuple(input_shape), threads=threads)
 
 
 def _failed(backend: str, batch: int, error: BaseException) -> BackendResult:

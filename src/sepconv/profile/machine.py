@@ -36,8 +36,8 @@ from ..checkpoint import atomic_write_text
 from ..layers._check import positive_int
 from ..timing import measure
 
-__all__ = ["GEMM_SIZES", "STREAM_BYTES", "Machine", "cache_path", "cpu_name", "machine_profile", "measure_machine",
-           "threads_set_to"]
+__all__ = ["GEMM_SIZES", "STREAM_BYTES", "Machine", "cache_path", "cpu_name", "cores", "is_busy", "load_average",
+           "machine_profile", "measure_machine", "threads_set_to"]
 
 GEMM_SIZES = (1024, 2048)  # square fp32 torch.mm; 1024 already reaches the BLAS peak on small CPUs
 STREAM_BYTES = 64 * 2**20  # per operand of torch.add(a, b, out=c): 192 MiB touched, far beyond caches
@@ -61,9 +61,9 @@ class Machine:
 
     @property
     def busy(self) -> bool:
-        """Whether other work ran while the ceilings were measured (load above half the cores), so
-        that they are likely too low: measure again on an idle machine."""
-        return self.load_average is not None and bool(self.cores) and self.load_average > self.cores / 2
+        """Whether other work ran while the ceilings were measured (:func:`is_busy`), so that they may
+        be too low: measure again on an idle machine."""
+        return is_busy(self.load_average, self.cores)
 
     @property
     def ridge_flops_per_byte(self) -> float:
@@ -118,7 +118,7 @@ def measure_machine(threads: int) -> Machine:
         cpu=cpu_name(), threads=threads, torch_version=torch.__version__,
         peak_gflops_per_s=round(peak, 2), bandwidth_gb_per_s=round(bandwidth, 2), gemm_n=gemm_n,
         stream_bytes=3 * STREAM_BYTES, measured_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        load_average=_load_average(), cores=_cores(),
+        load_average=load_average(), cores=cores(),
     )
 
 
@@ -151,14 +151,21 @@ def threads_set_to(threads: int) -> Iterator[None]:
         torch.set_num_threads(before)
 
 
-def _load_average() -> float | None:
+def is_busy(load: float | None, ncores: int | None) -> bool:
+    """A 1-minute load average at or above 3/4 of the cores: other processes compete for them."""
+    return load is not None and bool(ncores) and load >= 0.75 * ncores
+
+
+def load_average() -> float | None:
+    """The 1-minute load average (runnable processes), or None where the OS does not tell."""
     try:
         return round(os.getloadavg()[0], 2)
     except (AttributeError, OSError):  # not on Windows
         return None
 
 
-def _cores() -> int | None:
+def cores() -> int | None:
+    """CPU cores this process may run on."""
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
 
 

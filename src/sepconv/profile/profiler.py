@@ -26,7 +26,7 @@ from ..cost import CostReport, analyze
 from ..layers._check import positive_int
 from .backends import DEFAULT_BACKENDS, BackendResult, time_backends
 from .layers import LayerProfile, time_layers
-from .machine import Machine, machine_profile, threads_set_to
+from .machine import Machine, cores, load_average, machine_profile, threads_set_to
 
 __all__ = ["Profile", "profile_model"]
 
@@ -43,6 +43,8 @@ class Profile:
     repeats: int  # asked for; the rounds made are len(layers.model.samples_ms)
     warmup: int
     budget_s: float | None
+    load_average: float | None  # 1-minute load average when the timing ended
+    cores: int | None
     machine: Machine
     cost: CostReport
     layers: LayerProfile
@@ -97,6 +99,7 @@ def profile_model(
                              advance=step("timing the whole model", len(backends) * len(batches)))
     return Profile(
         model=spec or type(model).__name__, description=description or type(model).__name__, input_shape=shape,
-        batch=batch, threads=threads, repeats=repeats, warmup=warmup, budget_s=budget_s, machine=machine,
+        batch=batch, threads=threads, repeats=repeats, warmup=warmup, budget_s=budget_s, load_average=load_average(), cores=cores(),
+        machine=machine,
         cost=cost, layers=layers, backends=rows,
     )

@@ -11,9 +11,10 @@ Schema version 1 (units are in the key names; MACs = multiply-accumulates, FLOPs
 - ``model``: ``spec``, ``description``, ``params``, ``macs``, ``flops``, ``bytes``;
 - ``machine``: ``cpu``, ``threads``, ``torch_version``, ``peak_gflops_per_s``, ``bandwidth_gb_per_s``,
   ``ridge_flops_per_byte``, ``gemm_n``, ``stream_bytes``, ``measured_at``, ``load_average``, ``cores``,
-  ``busy`` (load above half the cores while measuring), ``remeasure_command``;
+  ``busy`` (load average at or above 3/4 of the cores while measuring), ``remeasure_command``;
 - ``timing``: ``repeats`` (timed rounds made), ``warmup``, ``budget_s`` (the time cap that may
-  have cut the rounds short), ``statistic``, ``layers_time_ms`` (sum of the layers'
+  have cut the rounds short), ``statistic``, ``load_average`` and ``cores`` when the timing ended,
+  ``busy`` (load average at or above 3/4 of the cores), ``layers_time_ms`` (sum of the layers'
   medians), ``model_time_ms`` (whole model, eager, sampled in the same rounds),
   ``layers_to_model_ratio``;
 - ``layers``: per leaf-module call, :meth:`sepconv.cost.LayerCost.to_dict`'s keys plus
@@ -42,7 +43,7 @@ from rich.table import Table
 
 from .. import __version__
 from ..checkpoint import atomic_write_text
-from .machine import REMEASURE, Machine
+from .machine import REMEASURE, Machine, is_busy
 from .profiler import Profile
 
 __all__ = ["SCHEMA_VERSION", "print_report", "stdout_console", "tables", "to_dict", "write_json"]
@@ -65,7 +66,8 @@ def to_dict(profile: Profile) -> dict[str, Any]:
         "threads": profile.threads,
         "machine": {**machine.to_dict(), "remeasure_command": f"{REMEASURE} --threads {machine.threads}"},
         "timing": {"repeats": len(profile.layers.model.samples_ms), "warmup": profile.warmup,
-                   "budget_s": profile.budget_s, "statistic": "median",
+                   "budget_s": profile.budget_s, "statistic": "median", "load_average": profile.load_average,
+                   "cores": profile.cores, "busy": is_busy(profile.load_average, profile.cores),
                    "layers_time_ms": layers_ms, "model_time_ms": model_ms,
                    "layers_to_model_ratio": layers_ms / model_ms if model_ms else None},
         "layers": layers,
@@ -119,23 +121,26 @@ def machine_line(doc: dict[str, Any]) -> str:
     return (f"{m['cpu']}, {m['threads']} threads, torch {m['torch_version']}: peak {m['peak_gflops_per_s']:.1f} "
             f"GFLOP/s (fp32 GEMM {m['gemm_n']}^2), {m['bandwidth_gb_per_s']:.1f} GB/s streaming, ridge "
             f"{m['ridge_flops_per_byte']:.1f} FLOPs/byte; measured {m['measured_at']}"
-            + (f" while the machine was busy (load {m['load_average']} on {m['cores']} cores), so likely too low"
-               if m.get("busy") else "")
+            + (f" while the machine was busy (load {m['load_average']} on {m['cores']} cores), so they may be "
+               "too low" if m.get("busy") else "")
             + f" (re-measure: {m['remeasure_command']})")
 
 
 def summary_line(doc: dict[str, Any]) -> str:
     t, m = doc["timing"], doc["model"]
     shape = "x".join(map(str, doc["input_shape"]))
-    return (f"{m['spec']} ({m['description']}), input {shape}, {doc['threads']} threads: {m['params']:,} params, "
+    what = m["spec"] if m["description"] == m["spec"] else f"{m['spec']} ({m['description']})"
+    return (f"{what}, input {shape}, {doc['threads']} threads: {m['params']:,} params, "
             f"{m['macs'] / 1e6:,.1f}M MACs; layers add up to {t['layers_time_ms']:.2f} ms of the whole model's "
-            f"{t['model_time_ms']:.2f} ms eager (median of {t['repeats']} interleaved rounds)")
+            f"{t['model_time_ms']:.2f} ms eager (median of {t['repeats']} interleaved rounds)"
+            + (f"; the machine was busy (load {t['load_average']} on {t['cores']} cores), so times are inflated: "
+               "profile an idle machine" if t.get("busy") else ""))
 
 
 def layer_table(doc: dict[str, Any]) -> Table:
     table = Table(title="Per layer (leaf-module calls, replayed in isolation)",
                   caption="MACs = multiply-accumulates; FLOPs = 2 x MACs; roofline % = roofline-bound time / "
-                          "measured time")
+                          "measured time (over 100%: the data came from cache, faster than streaming memory)")
     heads = ("layer", "kind", "output", "params", "MMACs", "MB moved", "FLOPs/B", "time ms", "GFLOP/s", "GB/s",
              "roofline ms", "roofline %", "bound")
     for head in heads:
