@@ -123,20 +123,14 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps(doc, indent=2))
     else:
         print_report(doc)
-    outputs: list[tuple[str | None, Callable[[], object]]] = []
-    if args.json not in (None, "-"):
-        outputs.append((args.json, lambda: write_json(doc, args.json)))
-    if args.plot:
-        from .plot import save_plot
+    from .html import save_html
+    from .plot import save_plot
 
-        outputs.append((args.plot, lambda: save_plot(doc, args.plot)))
-    if args.html:
-        from .html import save_html
-
-        outputs.append((args.html, lambda: save_html(doc, args.html)))
-    for path, write in outputs:
-        write()
-        err.print(f"wrote {path}", highlight=False, soft_wrap=True)
+    for path, write in ((None if args.json == "-" else args.json, write_json), (args.plot, save_plot),
+                        (args.html, save_html)):
+        if path is not None:
+            write(doc, path)
+            err.print(f"wrote {path}", highlight=False, soft_wrap=True)
     if measured:
         err.print(f"machine measured and cached in {cache_path(threads)}", highlight=False, soft_wrap=True)
     return 0

@@ -74,7 +74,8 @@ def profile_model(
     backend at batch ``input_shape[0]`` and ``batch``, on ``threads`` threads (default: torch's).
 
     ``budget_s`` caps the seconds spent timing (half for the layers, half for the backends; each
-    still makes at least 5 timed calls); None makes exactly ``repeats``. ``machine`` defaults to the cached ceilings for those threads (measured on first use).
+    still makes at least 5 timed calls); None makes exactly ``repeats``. ``machine`` defaults to the
+    cached ceilings for those threads (measured on first use, or again when ``remeasure``).
     ``step(label, total)`` is called before each measuring stage and returns the callable that
     advances it by one (a progress bar; ``total=None``: a stage without steps, ended by one call);
     it may be None.
@@ -99,7 +100,6 @@ def profile_model(
                              advance=step("timing the whole model", len(backends) * len(batches)))
     return Profile(
         model=spec or type(model).__name__, description=description or type(model).__name__, input_shape=shape,
-        batch=batch, threads=threads, repeats=repeats, warmup=warmup, budget_s=budget_s, load_average=load_average(), cores=cores(),
-        machine=machine,
-        cost=cost, layers=layers, backends=rows,
+        batch=batch, threads=threads, repeats=repeats, warmup=warmup, budget_s=budget_s,
+        load_average=load_average(), cores=cores(), machine=machine, cost=cost, layers=layers, backends=rows,
     )
