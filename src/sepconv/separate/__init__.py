@@ -2,13 +2,17 @@
 
 ``separate(model, to="depthwise" | "spatial" | "grouped", ...)`` returns the converted copy and a
 :class:`SeparationReport` (per-layer weight and output errors, params, MACs, times). The maths is
-in :mod:`.factor`, one layer's conversion in :mod:`.convert`, the model walk in :mod:`.core`.
+in :mod:`.factor`, one layer's conversion in :mod:`.convert`, the model walk in :mod:`.core`;
+BatchNorm re-estimation in :mod:`.recalibrate`, accuracy and distillation through the training loop
+in :mod:`.finetune` (imported on use: it needs :mod:`sepconv.train`), ``sepconv separate`` in
+:mod:`.cli`, saving and loading separated models in :mod:`.saving`.
 """
 
 from .convert import TARGETS
 from .core import separate
 from .factor import depthwise_factors, grouped_factors, spatial_factors
 from .modules import ChannelPermutation, PermutedGroupedConv2d
+from .recalibrate import recalibrate_bn
 from .report import LayerReport, SeparationReport
 from .saving import apply_plan, load_separated
 
@@ -16,6 +20,7 @@ __all__ = [
     "TARGETS",
     "apply_plan",
     "load_separated",
+    "recalibrate_bn",
     "ChannelPermutation",
     "LayerReport",
     "PermutedGroupedConv2d",

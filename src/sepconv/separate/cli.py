@@ -2,8 +2,9 @@
 
 The model is a sepconv checkpoint (``.safetensors`` with its JSON sidecar) or a registry spec
 (``mobilenet_v1:conv=standard,width_mult=0.25`` -- random weights, for trying the command). The
-calibration batch is random normal unless ``--data`` gives real images; ``--finetune`` then
-distils the original into the separated model (see :mod:`sepconv.separate.finetune`).
+calibration batch is random normal unless ``--data`` gives real images, which also give top-1
+accuracy before and after; ``--recalibrate-bn`` re-estimates BatchNorm statistics on them and
+``--finetune`` distils the original into the separated model (:mod:`sepconv.separate.finetune`).
 
 Example::
 
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import Any
 
 import torch
 from rich.console import Console
@@ -26,17 +28,17 @@ from .core import separate
 from .saving import PLAN_KEY, load_separated
 
 
-def load_any(source: str, **overrides: object) -> nn.Module:
-    """A sepconv checkpoint path (separated or not), or a registry spec ``name:key=value,...``."""
+def load_any(source: str) -> tuple[nn.Module, dict[str, Any]]:
+    """(model, its checkpoint sidecar or ``{}``) from a sepconv checkpoint path (separated or not)
+    or a registry spec ``name:key=value,...`` (random weights)."""
     from ..checkpoint import load_model
     from ..models import create_model, parse_spec
 
     if source.endswith(".safetensors") or Path(source).is_file():
-        if PLAN_KEY in read_config(source):
-            return load_separated(source)
-        return load_model(source)
+        config = read_config(source)
+        return (load_separated(source) if PLAN_KEY in config else load_model(source)), config
     name, kwargs = parse_spec(source)
-    return create_model(name, **{**kwargs, **overrides})
+    return create_model(name, **kwargs), {}
 
 
 def _layer_list(text: str) -> list[str]:
@@ -70,9 +72,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--min-macs", type=float, default=0, metavar="N", help="skip convs with fewer MACs per image")
     p.add_argument("--input-size", type=int, default=None, metavar="S",
                    help="calibration image height and width (default: the model's registry input size)")
-    p.add_argument("--batch", type=int, default=8, metavar="B", help="calibration batch size (default 8)")
+    p.add_argument("--batch", type=int, default=None, metavar="B",
+                   help="calibration images (default 8 random ones, or 256 real ones with --data)")
     p.add_argument("--threads", type=int, default=None, metavar="T", help="torch threads for timing")
     p.add_argument("--no-time", action="store_true", help="skip the per-layer timing")
+    p.add_argument("--data", default=None, metavar="SPEC",
+                   help="real images (a sepconv train data spec: digits, folder:PATH, cifar10:PATH) for calibration "
+                        "and accuracy before/after (default: random calibration inputs, no accuracy)")
+    p.add_argument("--recalibrate-bn", action="store_true",
+                   help="re-estimate BatchNorm statistics on the calibration images after separating (needs --data)")
+    p.add_argument("--finetune", type=int, default=0, metavar="EPOCHS",
+                   help="then distil the original into the separated model for EPOCHS epochs with the training loop "
+                        "(needs --data, or a checkpoint written by sepconv train)")
+    p.add_argument("--lr", type=float, default=0.01, help="fine-tune learning rate (SGD, cosine; default 0.01)")
     p.add_argument("--out", type=Path, default=None, metavar="FILE",
                    help="write the separated model here (.safetensors + JSON sidecar)")
     p.add_argument("--json", action="store_true", help="print the report as JSON instead of the table")
@@ -82,22 +94,42 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     if args.out is not None and args.out.suffix != ".safetensors":
         raise ValueError(f"--out={str(args.out)!r} must end in .safetensors")
+    if args.batch is None:
+        args.batch = 8 if args.data is None else 256
     if args.batch < 1:
         raise ValueError(f"--batch={args.batch} must be a positive integer")
     if args.threads is not None:
         if args.threads < 1:
             raise ValueError(f"--threads={args.threads} must be a positive integer")
         torch.set_num_threads(args.threads)
-    model = load_any(args.model)
-    size = args.input_size or _registry_size(model)
-    in_chans = next(m for m in model.modules() if isinstance(m, nn.Conv2d)).in_channels
-    new, report = separate(
-        model, args.to, depth_multiplier=args.depth_multiplier, rank=args.rank, groups=args.groups,
-        layers=args.layers, min_macs=args.min_macs, input_shape=(args.batch, in_chans, size, size),
-        measure_time=not args.no_time,
-    )
+    if args.finetune < 0:
+        raise ValueError(f"--finetune={args.finetune} must be a number of epochs >= 0")
+    model, config = load_any(args.model)
+    trained = config.get("train") if isinstance(config.get("train"), dict) else {}
+    data = args.data or (trained.get("data") if args.finetune else None)
+    if args.finetune and data is None:
+        raise ValueError("--finetune needs --data SPEC (the model's checkpoint does not name its training data)")
+    if args.recalibrate_bn and data is None:
+        raise ValueError("--recalibrate-bn needs --data SPEC: BatchNorm statistics from random inputs would be wrong")
+    common = dict(depth_multiplier=args.depth_multiplier, rank=args.rank, groups=args.groups, layers=args.layers,
+                  min_macs=args.min_macs, measure_time=not args.no_time)
+    if data is None:
+        size = args.input_size or _registry_size(model)
+        in_chans = next(m for m in model.modules() if isinstance(m, nn.Conv2d)).in_channels
+        new, report = separate(model, args.to, input_shape=(args.batch, in_chans, size, size), **common)
+    else:
+        from .finetune import Distillation
+
+        distill = Distillation(model, data, img_size=args.input_size or trained.get("img_size"),
+                               epochs=max(args.finetune, 1), lr=args.lr, progress=True)
+        original = distill.accuracy(model)
+        new, report = separate(model, args.to, calibration=distill.calibration(args.batch),
+                               recalibrate_bn=args.recalibrate_bn, **common)
+        report.accuracy = {"original": original, "separated": distill.accuracy(new)}
+        if args.finetune:
+            report.accuracy["finetuned"] = float(distill.finetune(new)["val_acc"])
     if args.out is not None:
-        save_model(new, args.out)
+        save_model(new, args.out, extra={"train": trained} if trained else None)
     if args.json:
         print(report.to_json(), end="")
     else:

@@ -20,6 +20,7 @@ from torch import nn
 from ..cost import analyze
 from ..layers._check import one_of, positive_int
 from ..timing import time_module
+from .recalibrate import recalibrate_bn as recalibrate
 from .convert import SETTING, TARGETS, Conversion, convert, default_rank, describe, skip_reason, valid_range
 from .report import LayerReport, SeparationReport
 
@@ -38,6 +39,7 @@ def separate(
     calibration: torch.Tensor | None = None,
     input_shape: Sequence[int] | None = None,
     measure_time: bool = False,
+    recalibrate_bn: bool = False,
     inplace: bool = False,
 ) -> tuple[nn.Module, SeparationReport]:
     """Replace each eligible standard conv of ``model`` by a separable one computed from its weights.
@@ -61,8 +63,11 @@ def separate(
     ValueError naming the layer and the range.
 
     ``calibration`` (a batch) or ``input_shape`` (a random normal batch, seed 0) gives the output
-    errors and MACs; ``measure_time`` times each layer before and after on its captured input.
-    The caller's model is deep-copied unless ``inplace``. Returns ``(new_model, report)``.
+    errors and MACs; ``measure_time`` times each layer before and after on its captured input
+    (its first image: batch-1 latency). ``recalibrate_bn`` then re-estimates every BatchNorm's
+    statistics on ``calibration``, which must be real images
+    (:func:`sepconv.separate.recalibrate.recalibrate_bn`). The caller's model is deep-copied
+    unless ``inplace``. Returns ``(new_model, report)``.
 
     Example::
 
@@ -84,6 +89,9 @@ def separate(
             raise ValueError(f"groups={groups} must be >= 2 (groups=1 is the original conv)")
     if isinstance(min_macs, bool) or not isinstance(min_macs, (int, float)) or min_macs < 0:
         raise ValueError(f"min_macs={min_macs!r} must be a non-negative number")
+    if recalibrate_bn and calibration is None:
+        raise ValueError("recalibrate_bn=True needs real images in calibration= (random inputs would corrupt the "
+                         "BatchNorm statistics)")
     x = _calibration_batch(model, calibration, input_shape)
     if min_macs and x is None:
         raise ValueError(f"min_macs={min_macs} needs calibration= or input_shape= to count MACs")
@@ -130,6 +138,8 @@ def separate(
                               threads=torch.get_num_threads() if measure_time else None)
     if cost is not None:
         report.macs_before = cost.macs
+    if measure_time and x is not None:
+        report.time_before_ms = time_module(model, x[:1]).median_ms
     modules = dict(new.named_modules())
     for name in todo:
         replace_module(new, modules[name], done[name].module)
@@ -137,9 +147,13 @@ def separate(
     config = getattr(new, "sepconv_config", None)
     if config is not None:  # so that save_model records it and load_separated can rebuild it
         new.sepconv_config = {**config, "separation": [*config.get("separation", []), {"to": to, "layers": plan}]}
+    if recalibrate_bn:
+        report.bn_recalibrated = recalibrate(new, x)
     if x is not None:
         report.macs_after = analyze(new, x[:1]).macs
         report.output_error = _relative_error(_run(new, x), model_out)
+    if measure_time and x is not None:
+        report.time_after_ms = time_module(new, x[:1]).median_ms
     return new, report
 
 
@@ -217,8 +231,8 @@ def _calibrate(model: nn.Module, x: torch.Tensor, todo: dict[str, nn.Conv2d], do
             row.output_error = _relative_error(_run(module, inp), out)
             row.macs_after = analyze(module, inp[:1]).macs
             if measure_time:  # side by side, same input, same threads
-                row.time_before_ms = time_module(conv, inp).median_ms
-                row.time_after_ms = time_module(module, inp).median_ms
+                row.time_before_ms = time_module(conv, inp[:1]).median_ms
+                row.time_after_ms = time_module(module, inp[:1]).median_ms
         return measure
 
     handles = [conv.register_forward_hook(hook(name)) for name, conv in todo.items()]

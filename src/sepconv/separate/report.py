@@ -1,7 +1,7 @@
 """What separation did to each layer and to the whole model: a rich table and JSON.
 
 Units: parameters as counts, MACs = multiply-accumulates per image (FLOPs would be 2x),
-times in milliseconds per call on the calibration batch (median, see :mod:`sepconv.timing`).
+times in milliseconds per image at batch 1 (median, see :mod:`sepconv.timing`).
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ class LayerReport:
     params_after: int = 0
     macs_before: int | None = None  # per image
     macs_after: int | None = None
-    time_before_ms: float | None = None  # on the calibration batch
+    time_before_ms: float | None = None  # batch 1: the layer's input for the first calibration image
     time_after_ms: float | None = None
 
 
@@ -47,6 +47,9 @@ class SeparationReport:
     output_error: float | None = None  # model output (logits), calibration batch
     input_shape: tuple[int, ...] | None = None
     threads: int | None = None
+    time_before_ms: float | None = None  # whole model, batch 1
+    time_after_ms: float | None = None
+    bn_recalibrated: int = 0  # BatchNorm layers whose statistics were re-estimated afterwards
     plan: dict[str, dict[str, Any]] = field(default_factory=dict)
     accuracy: dict[str, float] = field(default_factory=dict)  # "original", "separated", "finetuned"
 
@@ -77,7 +80,7 @@ class SeparationReport:
         if self.threads:
             title += f", {self.threads} threads"
         t = Table(title=title, caption="weight err = ||W - W^||/||W||; output err on the calibration batch, "
-                                       "same input; MACs per image; ms per call on the batch (median)")
+                                       "same input; MACs per image; ms per image (batch 1, median)")
         columns = ["layer", "conv", symbol, "w err", "out err", "params", "MACs", "MACs ÷"]
         columns += ["ms", "speed-up"] if timed else []
         for col in [*columns, "note"]:
@@ -103,7 +106,11 @@ class SeparationReport:
         t.add_row(*cells, "")
         cells = ["whole model", "", "", "", _pct(self.output_error), _arrow(self.params_before, self.params_after),
                  _arrow(self.macs_before, self.macs_after), _ratio(self.macs_before, self.macs_after)]
-        t.add_row(*cells, *(["", ""] if timed else []), _accuracy(self.accuracy))
+        if timed:
+            cells += [_arrow(self.time_before_ms, self.time_after_ms, spec=".3f"),
+                      _ratio(self.time_before_ms, self.time_after_ms)]
+        notes = [f"BatchNorm re-estimated ({self.bn_recalibrated} layers)"] if self.bn_recalibrated else []
+        t.add_row(*cells, "; ".join([*notes, _accuracy(self.accuracy)]).strip("; "))
         return t
 
     def __str__(self) -> str:
