@@ -24,7 +24,7 @@ def make(name: str, size: int = 64, **kwargs) -> torch.nn.Module:
 def test_registry_lists_the_zoo():
     assert set(MODELS) >= {"mobilenet_v1", "mobilenet_v2", "mobilenet_v3_large", "mobilenet_v3_small",
                            "xception", "vgg16", "mobilefacenet"}
-    assert sepconv.list_models() == MODELS
+    assert set(sepconv.list_models()) >= set(MODELS)  # other test modules may register their own
 
 
 @pytest.mark.parametrize("name", MODELS)
