@@ -23,7 +23,8 @@ def small_model(name: str, size: int | None = None, **kwargs) -> nn.Module:
         kwargs.setdefault("img_size", size)
     torch.manual_seed(0)
     model = create_model(name, num_classes=10, **kwargs)
-    return lively_weights(model, torch.randn(2, 3, size, size, generator=torch.Generator().manual_seed(0)))
+    batch = 8 if size < 200 else 2  # BN statistics from 8 images (VGG at 224 has no BN to calibrate)
+    return lively_weights(model, torch.randn(batch, 3, size, size, generator=torch.Generator().manual_seed(0)))
 
 
 def randomize_norms(model: nn.Module, seed: int = 1) -> nn.Module:

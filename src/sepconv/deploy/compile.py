@@ -16,7 +16,6 @@ process, as torch has no per-call setting) and ORT's intra-op threads; default a
 
 from __future__ import annotations
 
-import builtins
 import copy
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -66,7 +65,11 @@ def build(backend: str, folded: nn.Module, example: torch.Tensor, threads: int) 
             with inductor_config.patch(freezing=True), torch.no_grad():
                 return compiled(x)
 
-        run(example)  # compile now, not on the first timed call
+        # Every instance of a model class shares one forward code object, of which dynamo keeps at
+        # most `recompile_limit` (8) compiled versions before it silently runs eager: a process that
+        # has compiled a few models would get an uncompiled one here. Compile this one regardless.
+        with torch._dynamo.config.patch(recompile_limit=1 << 16):
+            run(example)  # compile now, not on the first timed call
         return run
     if backend == "onnxruntime":
         return ort_session(folded, tuple(example.shape), threads=threads)
@@ -157,7 +160,7 @@ def compile(model: nn.Module, example_input: torch.Tensor, backend: str = "auto"
     if not runners:
         raise ValueError("no backend could run the model: " + "; ".join(f"{r.backend}: {r.error}" for r in results))
     timed = [r for r in results if r.timing is not None]
-    chosen = builtins.min(timed, key=lambda r: r.timing.median_ms).backend if timed else wanted[0]
+    chosen = min(timed, key=lambda r: r.timing.median_ms).backend if timed else wanted[0]
     compiled = Compiled(chosen, runners[chosen], results, threads, tuple(example_input.shape))
     if verbose:
         print(compiled.table())
