@@ -35,6 +35,7 @@ COMMANDS = [
     "sepconv.separate.cli",
     "sepconv.weights.cli:import-weights",
     "sepconv.deploy.command:export,bench",
+    "sepconv.train.command:train,eval,sweep,inspect",
 ]
 
 PROG = "sepconv"

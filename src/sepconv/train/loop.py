@@ -1,0 +1,466 @@
+"""The training loop: ``Trainer(config).fit()``, and ``evaluate`` for a trained model.
+
+One epoch: the training split in a permutation drawn from ``(seed, epoch)``, cut into global
+batches of ``batch_size`` (the last partial batch dropped), each augmented on the fly
+(:mod:`sepconv.train.augment`), forward under autocast when ``amp`` (float16 with a gradient
+scaler on GPU, bfloat16 on CPU), cross-entropy with label smoothing (Szegedy et al. 2016,
+*Rethinking the Inception Architecture*, Section 7), an optimizer step and an LR-schedule step
+(:mod:`sepconv.train.optim`), then the EMA update. After the epoch: validation (of the EMA
+weights too), metrics files, and a checkpoint (:mod:`sepconv.train.state`).
+
+Everything random in a step comes from ``(seed, epoch, sample index)`` or from the global RNGs
+saved in the checkpoint, so ``--resume`` continues bit for bit: a run stopped after any
+checkpoint and resumed ends with the same weights as one that never stopped.
+
+Example::
+
+    >>> config = TrainConfig("mobilenet_v2", model_kwargs={"width_mult": 0.5}, data="digits", epochs=30)
+    >>> summary = Trainer(config).fit()  # doctest: +SKIP
+    >>> summary["val_acc"] > 0.97  # doctest: +SKIP
+    True
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import random
+import time
+from collections.abc import Iterator
+from contextlib import nullcontext
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.utils.data import DataLoader, DistributedSampler
+
+from ..models import create_model
+from .augment import Augment
+from .data import FolderImages, ImageData, TensorImages, UnreadableImage, load_data
+from .distributed import DistInfo, all_reduce_sum, barrier, cleanup, device_for, setup, wrap
+from .metrics import write_metrics
+from .optim import OPTIMIZERS, WarmupCosine, build_optimizer, ema_model
+from .state import STATE_FILE, load_checkpoint, prune, read_state, save_checkpoint
+
+__all__ = ["DEFAULTS", "TrainConfig", "Trainer", "evaluate", "train"]
+
+# Per-optimizer defaults: SGD's lr is 0.1 per 256 images of batch (the linear scaling rule of
+# Goyal et al. 2017, Section 2.1) with a decay for small data sets; AdamW's from Loshchilov &
+# Hutter 2019 and the DeiT/ConvNeXt recipes.
+DEFAULTS = {"sgd": {"lr_per_256": 0.1, "weight_decay": 5e-4}, "adamw": {"lr": 2e-3, "weight_decay": 0.05}}
+# Options that may differ between a run and its resumption (they change no result).
+PLOT_EVERY_S = 60  # curve.png: at the end of a run, and at most this often before
+RESUME_MAY_CHANGE = ("out", "resume", "workers", "threads", "progress", "save_every", "device")
+
+
+@dataclass
+class TrainConfig:
+    """Everything that defines a training run (stored in its checkpoints)."""
+
+    model: str
+    model_kwargs: dict[str, Any] = field(default_factory=dict)
+    data: str = "digits"
+    epochs: int = 30
+    batch_size: int = 128  # global: split across DDP ranks
+    optimizer: str = "sgd"
+    lr: float | None = None  # None: DEFAULTS[optimizer]
+    weight_decay: float | None = None  # None: DEFAULTS[optimizer]
+    dw_weight_decay: float = 0.0  # on depthwise kernels (MobileNets, Section 3.3)
+    momentum: float = 0.9
+    warmup_epochs: float = 1.0
+    label_smoothing: float = 0.1
+    ema: float | None = None  # EMA decay, e.g. 0.999; None: no EMA
+    amp: bool = False
+    channels_last: bool = False
+    img_size: int | None = None  # None: the data set's default
+    val_split: float = 0.2
+    crop_scale: tuple[float, float] | None = None  # None: the data set's default
+    hflip: bool | None = None  # None: the data set's default
+    seed: int = 0
+    workers: int = 0
+    threads: int | None = None  # torch intra-op threads (None: torch's default, one per core)
+    out: str | None = None
+    resume: bool = False
+    save_every: int = 0  # also checkpoint every N steps within an epoch (0: at epoch ends only)
+    device: str = "auto"
+    progress: bool = True
+
+    def __post_init__(self) -> None:
+        self.model_kwargs = dict(self.model_kwargs)
+        if self.crop_scale is not None:
+            self.crop_scale = tuple(float(v) for v in self.crop_scale)
+        if self.lr is None and self.optimizer == "sgd" and isinstance(self.batch_size, int):
+            self.lr = DEFAULTS["sgd"]["lr_per_256"] * self.batch_size / 256
+        elif self.lr is None:
+            self.lr = DEFAULTS.get(self.optimizer, {}).get("lr")
+        if self.weight_decay is None:
+            self.weight_decay = DEFAULTS.get(self.optimizer, {}).get("weight_decay")
+        self.check()
+
+    def check(self) -> None:
+        for name in ("epochs", "batch_size"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name}={value!r} must be a positive integer")
+        for name in ("seed", "workers", "save_every"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise ValueError(f"{name}={value!r} must be a non-negative integer")
+        if self.threads is not None and (isinstance(self.threads, bool) or not isinstance(self.threads, int)
+                                         or self.threads < 1):
+            raise ValueError(f"threads={self.threads!r} must be a positive integer")
+        if self.optimizer not in OPTIMIZERS:
+            raise ValueError(f"optimizer={self.optimizer!r} must be one of {', '.join(OPTIMIZERS)}")
+        checks = [("lr", self.lr, self.lr is not None and self.lr > 0, "a positive number"),
+                  ("weight_decay", self.weight_decay, self.weight_decay >= 0, ">= 0"),
+                  ("dw_weight_decay", self.dw_weight_decay, self.dw_weight_decay >= 0, ">= 0"),
+                  ("momentum", self.momentum, 0 <= self.momentum < 1, "in [0, 1)"),
+                  ("warmup_epochs", self.warmup_epochs, self.warmup_epochs >= 0, ">= 0"),
+                  ("label_smoothing", self.label_smoothing, 0 <= self.label_smoothing < 1, "in [0, 1)"),
+                  ("ema", self.ema, self.ema is None or 0 < self.ema < 1, "in (0, 1) (a decay such as 0.999)")]
+        for name, value, ok, rule in checks:
+            if not ok:
+                raise ValueError(f"{name}={value!r} must be {rule}")
+        if self.crop_scale is not None and not (len(self.crop_scale) == 2 and 0 < self.crop_scale[0]
+                                                <= self.crop_scale[1] <= 1):
+            raise ValueError(f"crop_scale={self.crop_scale!r} must be (min, max) with 0 < min <= max <= 1")
+        if self.resume and not self.out:
+            raise ValueError("resume=True needs out, the run directory to resume")
+
+    def to_dict(self) -> dict[str, Any]:
+        d = dataclasses.asdict(self)
+        d["crop_scale"] = list(self.crop_scale) if self.crop_scale else None
+        return d
+
+
+def _describe_changes(saved: dict[str, Any], now: dict[str, Any]) -> list[str]:
+    return [f"{k}={saved.get(k)!r} (now {now[k]!r})" for k in now
+            if k not in RESUME_MAY_CHANGE and saved.get(k) != now[k]]
+
+
+class Trainer:
+    """A training run: data, model, optimizer and checkpoints, set up (and checked) in full
+    before anything is written; :meth:`fit` then trains to ``config.epochs``."""
+
+    def __init__(self, config: TrainConfig, info: DistInfo | None = None) -> None:
+        self.config = c = config
+        self.info = info or setup(c.device)
+        if c.threads is not None:
+            torch.set_num_threads(c.threads)
+        if c.batch_size % self.info.world_size:
+            raise ValueError(f"batch_size={c.batch_size} must be divisible by the {self.info.world_size} processes")
+        self.out = Path(c.out) if c.out else None
+        self.state = self._check_out()
+        self.data: ImageData = load_data(c.data, img_size=c.img_size, val_split=c.val_split)
+        self.img_size = c.img_size or self.data.img_size
+        self.local_batch = c.batch_size // self.info.world_size
+        if len(self.data.train) < c.batch_size:
+            raise ValueError(f"batch_size={c.batch_size} is larger than the {len(self.data.train)} training images "
+                             f"of {c.data}")
+        for seeded in (torch.manual_seed, np.random.seed, random.seed):
+            seeded(c.seed)
+        self.model = self._build_model()
+        self.aug = Augment(self.img_size, self.data.mean, self.data.std,
+                           crop_scale=c.crop_scale or self.data.crop_scale,
+                           hflip=self.data.hflip if c.hflip is None else c.hflip,
+                           eval_crop=self.data.eval_crop, channels_last=c.channels_last)
+        self.steps_per_epoch = len(self._sampler(0)) // self.local_batch
+        self.total_steps = self.steps_per_epoch * c.epochs
+        self.optimizer = build_optimizer(self.model, c.optimizer, c.lr, c.weight_decay, c.dw_weight_decay,
+                                         c.momentum)
+        schedule = WarmupCosine(self.total_steps, round(c.warmup_epochs * self.steps_per_epoch))
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, schedule)
+        cuda = self.info.device.type == "cuda"
+        self.amp_dtype = torch.float16 if cuda else torch.bfloat16
+        self.scaler = torch.amp.GradScaler(self.info.device.type, enabled=c.amp and cuda)
+        self.ema = ema_model(self.model, c.ema) if c.ema else None
+        self.epoch, self.step_in_epoch, self.history, self.partial_sums = 0, 0, [], None
+        if self.state is not None:
+            self._restore(self.state)
+        self.net = wrap(self.model, self.info)
+        self.criterion = nn.CrossEntropyLoss(label_smoothing=c.label_smoothing)
+        if cuda:
+            torch.backends.cudnn.benchmark = True
+
+    # ---- set-up ------------------------------------------------------------------------------
+
+    def _check_out(self) -> dict[str, Any] | None:
+        c = self.config
+        if self.out is None:
+            return None
+        if self.out.exists() and not self.out.is_dir():
+            raise ValueError(f"out={str(self.out)!r} is a file, not a run directory")
+        state_file = self.out / STATE_FILE
+        if not c.resume:
+            if state_file.exists():
+                raise ValueError(f"{state_file}: {self.out} already holds a training run; pass --resume to continue "
+                                 "it or choose another --out (nothing was overwritten)")
+            return None
+        state = read_state(self.out)
+        saved, now = state["config"], c.to_dict()
+        if (saved.get("model"), saved.get("model_kwargs")) != (now["model"], now["model_kwargs"]):
+            raise ValueError(f"{state_file}: holds a run of {saved.get('model')} {saved.get('model_kwargs')}, not "
+                             f"{now['model']} {now['model_kwargs']}; resume with the same model or use another --out")
+        changed = _describe_changes(saved, now)
+        if changed:
+            raise ValueError(f"{state_file}: --resume must repeat the run's options; changed: {', '.join(changed)}")
+        return state
+
+    def _build_model(self) -> nn.Module:
+        c, data = self.config, self.data
+        kwargs = dict(c.model_kwargs)
+        for key, value in (("num_classes", data.num_classes), ("in_chans", data.channels)):
+            if key in kwargs and kwargs[key] != value:
+                raise ValueError(f"model argument {key}={kwargs[key]!r} does not fit {c.data}, which has {value}")
+            kwargs[key] = value
+        model = create_model(c.model, **kwargs)
+        model.sepconv_config["kwargs"] = kwargs  # num_classes and in_chans too, so the file rebuilds alone
+        model.to(self.info.device)
+        if c.channels_last:
+            model.to(memory_format=torch.channels_last)
+        return model
+
+    def _restore(self, state: dict[str, Any]) -> None:
+        load_checkpoint(self.out, state, model=self.model, optimizer=self.optimizer,
+                        ema=self.ema.module if self.ema is not None else None)
+        self.scheduler.load_state_dict(state["scheduler"])
+        if state.get("scaler"):
+            self.scaler.load_state_dict(state["scaler"])
+        if self.ema is not None:
+            self.ema.n_averaged.fill_(state["ema_n_averaged"])
+        self.epoch, self.step_in_epoch, self.history = state["epoch"], state["step_in_epoch"], state["history"]
+        self.partial_sums = state.get("epoch_sums")
+
+    # ---- batches -----------------------------------------------------------------------------
+
+    def _sampler(self, epoch: int) -> DistributedSampler:
+        sampler = DistributedSampler(self.data.train, num_replicas=self.info.world_size, rank=self.info.rank,
+                                     shuffle=True, seed=self.config.seed, drop_last=True)
+        sampler.set_epoch(epoch)
+        return sampler
+
+    def _batches(self, dataset: TensorImages | FolderImages, index: list[int], start: int = 0,
+                 drop_last: bool = True) -> Iterator[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
+        """Local batches of ``index`` from batch ``start`` (a last partial one only without ``drop_last``)."""
+        cut = [index[i:i + self.local_batch] for i in range(0, len(index), self.local_batch)]
+        cut = [b for b in cut if len(b) == self.local_batch or not drop_last][start:]
+        return batches(dataset, cut, self.config.workers, pin_memory=self.info.device.type == "cuda")
+
+    def _autocast(self) -> Any:
+        if not self.config.amp:
+            return nullcontext()
+        return torch.autocast(self.info.device.type, dtype=self.amp_dtype)
+
+    # ---- training ----------------------------------------------------------------------------
+
+    def train_epoch(self, epoch: int, start: int = 0, progress: Any = None) -> dict[str, float]:
+        """Train one epoch from batch ``start``; return loss, accuracy and images/s (all ranks)."""
+        c, dev = self.config, self.info.device
+        self.net.train()
+        params = self.aug.epoch_params(len(self.data.train), c.seed, epoch)
+        index = list(self._sampler(epoch))
+        partial = self.partial_sums if start else None  # a resumed epoch's sums so far
+        sums = torch.tensor(partial or [0.0, 0.0, 0.0], dtype=torch.float64, device=dev)  # loss * n, correct, n
+        self.partial_sums = sums
+        task = progress.add_task(f"epoch {epoch + 1}/{c.epochs}", total=self.steps_per_epoch, completed=start,
+                                 loss=float("nan"), acc=float("nan"), ips=0.0) if progress else None
+        began, seen = time.perf_counter(), 0
+        for step, (images, labels, idx) in enumerate(self._batches(self.data.train, index, start),
+                                                     start):
+            x = self.aug.train(images.to(dev, non_blocking=True), params[idx])
+            y = labels.to(dev, non_blocking=True)
+            with self._autocast():
+                logits = self.net(x)
+                loss = self.criterion(logits, y)
+            self.optimizer.zero_grad(set_to_none=True)
+            self.scaler.scale(loss).backward()
+            self.scaler.step(self.optimizer)
+            self.scaler.update()
+            self.scheduler.step()
+            if self.ema is not None:
+                self.ema.update_parameters(self.model)
+            with torch.no_grad():
+                sums += torch.stack([loss.detach().double() * y.numel(),
+                                     (logits.argmax(1) == y).sum().double(),
+                                     torch.tensor(float(y.numel()), dtype=torch.float64, device=dev)])
+            seen += y.numel()
+            self.step_in_epoch = step + 1
+            if task is not None and (step % 5 == 4 or step + 1 == self.steps_per_epoch):
+                s = sums.tolist()
+                progress.update(task, completed=step + 1, loss=s[0] / s[2], acc=s[1] / s[2],
+                                ips=seen * self.info.world_size / (time.perf_counter() - began))
+            if c.save_every and self.step_in_epoch % c.save_every == 0 and self.step_in_epoch < self.steps_per_epoch:
+                self.save(epoch)
+        seconds = time.perf_counter() - began
+        if task is not None:
+            progress.remove_task(task)
+        total = all_reduce_sum(sums, self.info).tolist()
+        n = max(total[2], 1.0)
+        return {"train_loss": total[0] / n, "train_acc": total[1] / n,
+                "train_images_per_s": seen * self.info.world_size / max(seconds, 1e-9)}
+
+    @torch.no_grad()
+    def evaluate(self, model: nn.Module, dataset: TensorImages | FolderImages | None = None) -> dict[str, float]:
+        """Loss (plain cross-entropy) and top-1 accuracy of ``model`` on the validation split."""
+        dataset = self.data.val if dataset is None else dataset
+        index = list(range(len(dataset)))[self.info.rank::self.info.world_size]
+        return _evaluate(model, self._batches(dataset, index, drop_last=False), self.aug,
+                         self.info, self._autocast)
+
+    def save(self, epoch: int) -> None:
+        """Checkpoint now (rank 0 writes; every rank waits for it)."""
+        if self.out is not None and self.info.is_main:
+            step = epoch * self.steps_per_epoch + self.step_in_epoch
+            done = self.step_in_epoch == self.steps_per_epoch
+            payload = {
+                "epoch": epoch + 1 if done else epoch, "step_in_epoch": 0 if done else self.step_in_epoch,
+                "config": self.config.to_dict(), "history": self.history,
+                "scheduler": self.scheduler.state_dict(),
+                "scaler": self.scaler.state_dict() if self.scaler.is_enabled() else None,
+                "ema_n_averaged": int(self.ema.n_averaged) if self.ema is not None else None,
+                "world_size": self.info.world_size,
+                "epoch_sums": None if done else self.partial_sums.tolist(),
+            }
+            extra = {"train": {**self.data.describe(), "img_size": self.img_size, "epoch": payload["epoch"],
+                               "val_acc": self.history[-1]["val_acc"] if self.history else None}}
+            save_checkpoint(self.out, step=step, model=self.model, optimizer=self.optimizer, payload=payload,
+                            ema=self.ema.module if self.ema is not None else None, model_extra=extra)
+        barrier(self.info)
+
+    def fit(self, until_epoch: int | None = None) -> dict[str, Any]:
+        """Train from where the run stands to ``config.epochs`` (or stop after ``until_epoch``
+        epochs, as if killed after that checkpoint); return the last epoch's metrics."""
+        c = self.config
+        last = c.epochs if until_epoch is None else min(c.epochs, until_epoch)
+        progress = _progress(c.progress and self.info.is_main)
+        began = plotted = time.perf_counter()
+        if self.state is not None and self.info.is_main:  # what a killed run left half-written
+            prune(self.out, self.state["files"])
+        try:
+            with progress or nullcontext():
+                for epoch in range(self.epoch, last):
+                    t0 = time.perf_counter()
+                    row = {"epoch": epoch + 1, **self.train_epoch(epoch, self.step_in_epoch, progress)}
+                    row["lr"] = self.scheduler.get_last_lr()[0]
+                    row.update({f"val_{k}": v for k, v in self.evaluate(self.model).items()})
+                    if self.ema is not None:
+                        row.update({f"ema_val_{k}": v for k, v in self.evaluate(self.ema.module).items()})
+                    row["seconds"] = time.perf_counter() - t0
+                    self.history.append(row)
+                    if self.out is not None and self.info.is_main:
+                        plot = epoch + 1 == last or time.perf_counter() - plotted > PLOT_EVERY_S
+                        write_metrics(self.out, self.history, f"{c.model} {c.model_kwargs} on {c.data}", plot)
+                        plotted = time.perf_counter() if plot else plotted
+                    self.save(epoch)
+                    self.epoch, self.step_in_epoch = epoch + 1, 0
+                    if self.info.is_main and c.progress:
+                        _print_row(row)
+        finally:
+            cleanup(self.info)
+        final = dict(self.history[-1]) if self.history else {}
+        final.update({"epochs_done": self.epoch, "seconds_this_run": time.perf_counter() - began,
+                      "out": str(self.out) if self.out else None})
+        return final
+
+
+def batches(dataset: TensorImages | FolderImages, cut: list[list[int]], workers: int = 0, pin_memory: bool = False
+            ) -> Iterator[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
+    """(uint8 images, labels, sample indices) for each list of indices in ``cut``: one gather per
+    batch for in-memory data, a ``DataLoader`` with ``workers`` processes for image files."""
+    if isinstance(dataset, TensorImages):
+        for b in cut:
+            idx = torch.tensor(b, dtype=torch.long)
+            yield (*dataset.batch(idx), idx)
+        return
+    try:
+        yield from DataLoader(dataset, batch_sampler=cut, num_workers=workers, pin_memory=pin_memory)
+    except UnreadableImage as err:  # a worker re-raises it with the worker's traceback: keep the message
+        lines = [ln for ln in str(err).splitlines() if ln.strip()]
+        raise UnreadableImage(lines[-1].split(": ", 1)[-1] if len(lines) > 1 else str(err)) from None
+
+
+def _evaluate(model: nn.Module, batches: Any, aug: Augment, info: DistInfo, autocast: Any = nullcontext
+              ) -> dict[str, float]:
+    was_training = model.training
+    model.eval()
+    sums = torch.zeros(3, dtype=torch.float64, device=info.device)
+    try:
+        for images, labels, _ in batches:
+            x, y = aug.eval(images.to(info.device)), labels.to(info.device)
+            with autocast():
+                logits = model(x)
+            sums += torch.stack([F.cross_entropy(logits.float(), y, reduction="sum").double(),
+                                 (logits.argmax(1) == y).sum().double(),
+                                 torch.tensor(float(y.numel()), dtype=torch.float64, device=info.device)])
+    finally:
+        model.train(was_training)
+    total = all_reduce_sum(sums, info).tolist()
+    n = max(total[2], 1.0)
+    return {"loss": total[0] / n, "acc": total[1] / n, "images": int(total[2])}
+
+
+def _progress(enabled: bool) -> Any:
+    """A rich progress bar on stderr with loss, accuracy and images/s, or None."""
+    if not enabled:
+        return None
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                    TextColumn("loss {task.fields[loss]:.3f}  acc {task.fields[acc]:.3f}  "
+                               "{task.fields[ips]:.0f} img/s"),
+                    TimeElapsedColumn(), console=Console(stderr=True), transient=True)
+
+
+def _print_row(row: dict[str, Any]) -> None:
+    import sys
+
+    ema = f"  ema val acc {row['ema_val_acc']:.4f}" if "ema_val_acc" in row else ""
+    print(f"epoch {row['epoch']}: train loss {row['train_loss']:.4f} acc {row['train_acc']:.4f}  "
+          f"val loss {row['val_loss']:.4f} acc {row['val_acc']:.4f}{ema}  "
+          f"{row['train_images_per_s']:.0f} img/s  {row['seconds']:.1f} s", file=sys.stderr)
+
+
+def train(config: TrainConfig) -> dict[str, Any]:
+    """Set up and run ``config`` to the end; the last epoch's metrics."""
+    return Trainer(config).fit()
+
+
+def evaluate(checkpoint: str | Path, data: str | None = None, *, split: str = "val", batch_size: int = 256,
+             ema: bool = False, device: str = "auto", workers: int = 0) -> dict[str, Any]:
+    """Top-1 accuracy and loss of a saved model (a ``.safetensors`` file written by training, or
+    a run directory: its ``model.safetensors``, ``ema.safetensors`` with ``ema``) on a split of
+    ``data`` (default: the data it was trained on), preprocessed as in training (from the sidecar)."""
+    from .inspect import resolve_checkpoint
+
+    if split not in ("train", "val"):
+        raise ValueError(f"split={split!r} must be 'train' or 'val'")
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"batch_size={batch_size!r} must be a positive integer")
+    path, config = resolve_checkpoint(checkpoint, ema)
+    info = config.get("train")
+    if not isinstance(info, dict):
+        raise ValueError(f"{path}: not written by sepconv train (its sidecar has no training data description); "
+                         "eval needs the preprocessing it was trained with")
+    data = info["data"] if data is None else data
+    img_size = int(info["img_size"])
+    dataset = load_data(data, img_size=img_size)
+    if dataset.num_classes != len(info["classes"]) or dataset.channels != info["channels"]:
+        raise ValueError(f"{path}: a model of {len(info['classes'])} classes x {info['channels']} channels "
+                         f"(trained on {info['data']}) cannot be evaluated on {data} "
+                         f"({dataset.num_classes} classes x {dataset.channels} channels)")
+    dinfo = DistInfo(device=device_for(device))
+    model = create_model(weights=path).to(dinfo.device)
+    aug = Augment(img_size, info["mean"], info["std"], eval_crop=float(info["eval_crop"]))
+    ds = dataset.val if split == "val" else dataset.train
+    cut = [list(range(i, min(i + batch_size, len(ds)))) for i in range(0, len(ds), batch_size)]
+    began = time.perf_counter()
+    result = _evaluate(model, batches(ds, cut, workers), aug, dinfo)
+    seconds = time.perf_counter() - began
+    return {"checkpoint": str(path), "data": data, "split": split, "img_size": img_size,
+            "loss": result["loss"], "acc": result["acc"], "images": result["images"],
+            "images_per_s": result["images"] / max(seconds, 1e-9),
+            "same_data_as_training": info["data"] == dataset.name}
