@@ -28,6 +28,7 @@ On a CUDA machine the GPU figures (eager, channels_last, torch.compile, AMP fp16
 
     .venv/bin/python benchmarks/deploy.py                       # all five models, batch 1 and 8
     .venv/bin/python benchmarks/deploy.py --models mobilenet_v2 --batches 1 --no-inductor
+    .venv/bin/python benchmarks/deploy.py --profile-int8 mobilenet_v3_large --threads 1
 """
 
 from __future__ import annotations
@@ -152,7 +153,9 @@ def bench_cpu(name: str, batches: list[int], threads: int, rounds: int, budget_s
     int8 = ort_session(quantized.proto, threads=threads)
     rows = []
     for batch in batches:
-        x = torch.randn((batch, *shape[1:]), generator=torch.Generator().manual_seed(batch))
+        # digits images, not noise: the BN statistics are the digits' (noise would blow activations up
+        # to ~1e4 and float32 rounding with them); latency does not depend on the values
+        x = images[784:784 + batch].contiguous()
         with torch.inference_mode():
             reference = model(x)
         runners: dict[str, Runner] = {}
@@ -183,6 +186,8 @@ def bench_cpu(name: str, batches: list[int], threads: int, rounds: int, budget_s
                 errors[label] = str(e)
         runners["sepconv: int8 onnxruntime"] = int8
         diffs = {label: max_diff(run, x, reference) for label, run in runners.items()}
+        for label, error in errors.items():
+            log(f"{name} batch {batch}: {label}: {error}")
         log(f"{name} batch {batch}: timing {len(runners)} runners, {rounds} interleaved rounds")
         load_before = os.getloadavg()[0]
         timings = interleaved(runners, x, rounds, budget_s)
@@ -240,6 +245,45 @@ def trained_int8(name: str, kwargs: dict, epochs: int, size: int) -> dict:
         out[label] = {k: v for k, v in vars(report).items()} | {"summary": report.summary()}
         log(f"{name} trained on digits, int8 {label}: {report.summary()}")
     return out
+
+
+# --------------------------------------------------------------------------------- int8 profile
+
+
+def profile_int8(name: str, threads: int, repeats: int = 20) -> str:
+    """Where int8 gains and loses against fp32: ONNX Runtime's own per-node profile of both
+    sessions on one 224 px image, summed by op type and by the layer's role in the block."""
+    import collections
+    import json as json_mod
+
+    from sepconv.deploy.ort import session_options
+
+    model = create_model(name).eval()
+    shape = default_input_shape(model)
+    images, _ = digits(shape)
+    lively_weights(model, images[768:784])
+    fp32 = to_onnx(model, shape).proto
+    int8 = quantize(fp32, images[:256], batch=8).proto
+    x = torch.randn(shape).numpy()
+    roles = ("dw", "expand", "project", "stem", "head", "se", "classifier", "pw", "shortcut", "branch")
+    lines = [f"{name}, batch 1, {threads} threads: ms per run by (op, role)"]
+    for tag, proto in (("fp32", fp32), ("int8", int8)):
+        so = session_options(threads)
+        so.enable_profiling = True
+        so.profile_file_prefix = str(Path("/tmp") / f"sepconv_profile_{tag}")
+        session = ort.InferenceSession(proto.SerializeToString(), so, providers=["CPUExecutionProvider"])
+        timing = measure(lambda: session.run(None, {"input": x}), repeats, 3)
+        trace = Path(session.end_profiling())
+        total: dict = collections.defaultdict(float)
+        for event in json_mod.loads(trace.read_text()):
+            if event.get("cat") == "Node" and event["name"].endswith("_kernel_time"):
+                role = next((r for r in roles if f"/{r}" in event["name"]), "other")
+                total[(event["args"].get("op_name"), role)] += event["dur"] / 1e3 / (repeats + 3)
+        trace.unlink()
+        lines.append(f"  {tag}: median {timing.median_ms:.2f} ms")
+        lines += [f"    {op:<26} {role:<10} {ms:7.2f}" for (op, role), ms in
+                  sorted(total.items(), key=lambda kv: -kv[1])[:12]]
+    return "\n".join(lines)
 
 
 # ------------------------------------------------------------------------------------------- gpu
@@ -368,9 +412,14 @@ def main(argv: list[str] | None = None) -> int:
                    help="skip training mobilenet_v2 0.5 and mobilenet_v3_small on the digits for the int8 accuracy check")
     p.add_argument("--epochs", type=int, default=20, help="digits training epochs for the accuracy check (default 20)")
     p.add_argument("--out", default=str(RESULTS / "deploy"), help="output stem (.json and .md are written)")
+    p.add_argument("--profile-int8", metavar="MODEL",
+                   help="only print ONNX Runtime's per-op profile of MODEL in fp32 and int8 (batch 1), then exit")
     args = p.parse_args(argv)
     threads = args.threads or available_cores()
     torch.set_num_threads(threads)
+    if args.profile_int8:
+        print(profile_int8(args.profile_int8, threads))
+        return 0
     trained = dict(item.split("=", 1) for item in args.trained)
     started = time.time()
     result = {
