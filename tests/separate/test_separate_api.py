@@ -185,6 +185,10 @@ def test_layer_selection_and_min_macs():
     _, by_name = separate(model, layers=["1"])
     assert [r.name for r in by_name.separated] == ["1"]
     assert {r.name: r.reason for r in by_name.skipped}["0"] == "not selected by layers="
+    _, by_pattern = separate(nn.Sequential(model, nn.Sequential(nn.Conv2d(16, 16, 3))), layers=["1.*", "0.[1]"])
+    assert [r.name for r in by_pattern.separated] == ["0.1", "1.0"]
+    with pytest.raises(ValueError, match=r"layers: no Conv2d named 'blocks\.\*'"):
+        separate(model, layers=["blocks.*"])
     _, by_predicate = separate(model, layers=lambda name, conv: conv.in_channels > 3)
     assert [r.name for r in by_predicate.separated] == ["1"]
     # conv 0: 8 * 8*8 * 27 = 13,824 MACs per image; conv 1: 16 * 4*4 * 72 = 18,432

@@ -68,7 +68,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         "(default: out_channels, capped at the exact rank)")
     p.add_argument("--groups", type=int, default=None, metavar="G", help="groups of the grouped form (required for it)")
     p.add_argument("--layers", type=_layer_list, default=None, metavar="NAME,...",
-                   help="only these convs (module names, comma-separated; default: all eligible)")
+                   help="only these convs: module names or shell patterns, comma-separated ('blocks.*'); "
+                        "default: all eligible")
     p.add_argument("--min-macs", type=float, default=0, metavar="N", help="skip convs with fewer MACs per image")
     p.add_argument("--input-size", type=int, default=None, metavar="S",
                    help="calibration image height and width (default: the model's registry input size)")

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import copy
 import difflib
+import fnmatch
 from collections.abc import Callable, Sequence
 from typing import Any, Union
 
@@ -56,8 +57,8 @@ def separate(
       channel permutations that keep most of ``||W||^2`` (see
       :func:`sepconv.separate.factor.grouped_factors`).
 
-    ``layers`` selects convs by module name (a list, checked) or a predicate ``(name, conv) ->
-    bool``; ``min_macs`` skips convs with fewer MACs per image (needs ``calibration`` or
+    ``layers`` selects convs by module name (a list, checked; ``*``, ``?`` and ``[...]`` match as
+    shell patterns, ``"blocks.*"``) or a predicate ``(name, conv) -> bool``; ``min_macs`` skips convs with fewer MACs per image (needs ``calibration`` or
     ``input_shape``). 1x1 convs (except for ``"grouped"``), depthwise and grouped convs are
     listed as skipped with the reason. A ``depth_multiplier``/``rank`` out of a layer's range is a
     ValueError naming the layer and the range.
@@ -182,13 +183,14 @@ def _select(convs: list[tuple[str, nn.Conv2d]], layers: LayerSelector) -> set[st
         return {n for n, m in convs if layers(n, m)}
     if isinstance(layers, str) or not all(isinstance(n, str) for n in layers):
         raise ValueError(f"layers={layers!r} must be a list of module names or a predicate (name, conv) -> bool")
-    unknown = [n for n in layers if n not in names]
+    chosen = {n: fnmatch.filter(names, n) if any(c in n for c in "*?[") else [n] * (n in names) for n in layers}
+    unknown = [n for n, found in chosen.items() if not found]
     if unknown:
         hints = {n: difflib.get_close_matches(n, names, n=1) for n in unknown}
         listed = " or ".join(f"{n!r}" + (f" (did you mean {h[0]!r}?)" if h else "") for n, h in hints.items())
         raise ValueError(f"layers: no Conv2d named {listed}; the model's convs: {', '.join(names[:12])}"
                          + (" ..." if len(names) > 12 else ""))
-    return set(layers)
+    return {n for found in chosen.values() for n in found}
 
 
 def _check_ranges(todo: dict[str, nn.Conv2d], to: str, value: int | None) -> None:
