@@ -1,0 +1,94 @@
+"""Accuracy, BatchNorm re-estimation and distillation through the training loop (digits, 16 px)."""
+
+from __future__ import annotations
+
+import copy
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from sepconv.cli import main
+from sepconv.models import create_model
+from sepconv.separate import separate
+from sepconv.separate.finetune import Distillation, DistillationLoss, Distiller
+from sepconv.separate.recalibrate import recalibrate_bn
+
+SPEC = "mobilenet_v1:conv=standard,width_mult=0.25,in_chans=1,num_classes=10"
+
+
+def test_distillation_loss_is_hintons():
+    logits, teacher, y = torch.randn(4, 5), torch.randn(4, 5), torch.tensor([0, 1, 2, 3])
+    t, alpha = 3.0, 0.25
+    p_t = F.softmax(teacher / t, 1)
+    kl = (p_t * (p_t.log() - F.log_softmax(logits / t, 1))).sum(1).mean()
+    expected = alpha * t * t * kl + (1 - alpha) * F.cross_entropy(logits, y)
+    assert float(DistillationLoss(t, alpha)(logits, y, teacher)) == pytest.approx(float(expected), rel=1e-6)
+    assert float(DistillationLoss(t, 1.0)(teacher, y, teacher)) == pytest.approx(0.0, abs=1e-6)
+    with pytest.raises(ValueError, match="alpha=2 must be in"):
+        DistillationLoss(alpha=2)
+
+
+def test_distiller_hides_the_teacher():
+    student, teacher = nn.Linear(3, 2), nn.Linear(3, 2)
+    d = Distiller(student, teacher)
+    assert list(d.parameters()) == list(student.parameters()) and "_teacher" not in dict(d.named_modules())
+    d.train()(torch.ones(1, 3))
+    torch.testing.assert_close(d.teacher_logits, teacher(torch.ones(1, 3)).detach())
+    assert teacher.weight.requires_grad  # left alone: a student copied from it stays trainable
+
+
+def test_recalibrate_bn_matches_the_batch_statistics():
+    net = nn.Sequential(nn.Conv2d(2, 4, 3), nn.BatchNorm2d(4, momentum=0.3), nn.Dropout(0.5))
+    x = torch.randn(32, 2, 6, 6)
+    assert recalibrate_bn(net.train(), x, batch_size=8) == 1
+    y = net[0](x)
+    torch.testing.assert_close(net[1].running_mean, y.mean((0, 2, 3)), rtol=1e-5, atol=1e-5)
+    assert net[1].momentum == 0.3 and net.training and net[2].training  # flags and momentum restored
+
+
+def test_separate_refuses_to_recalibrate_on_random_inputs():
+    with pytest.raises(ValueError, match="recalibrate_bn=True needs real images in calibration="):
+        separate(nn.Sequential(nn.Conv2d(3, 8, 3)), input_shape=(1, 3, 8, 8), recalibrate_bn=True)
+
+
+def test_finetune_trains_the_student_only():
+    teacher = create_model("mobilenet_v1", conv="standard", width_mult=0.25, in_chans=1, num_classes=10)
+    frozen = copy.deepcopy(teacher.state_dict())
+    distill = Distillation(teacher, "digits", img_size=16, epochs=1, batch_size=256)
+    x = distill.calibration(64)
+    assert x.shape == (64, 1, 16, 16)
+    student, report = separate(teacher, depth_multiplier=2, calibration=x, recalibrate_bn=True,
+                               layers=["blocks.12.conv"])
+    assert report.bn_recalibrated == 14
+    before = copy.deepcopy(student.state_dict())
+    result = distill.finetune(student)
+    assert result["epochs_done"] == 1 and 0 <= result["val_acc"] <= 1
+    assert not torch.equal(before["blocks.12.conv.pw.weight"], student.state_dict()["blocks.12.conv.pw.weight"])
+    assert all(torch.equal(v, teacher.state_dict()[k]) for k, v in frozen.items())
+    assert distill.accuracy(student) == pytest.approx(result["val_acc"])
+    with pytest.raises(ValueError, match="the model takes 3 input channels; digits images have 1"):
+        distill.finetune(create_model("mobilenet_v1", width_mult=0.25, num_classes=10))
+
+
+def test_cli_reports_accuracy_before_after_and_finetuned(tmp_path, capsys):
+    argv = ["separate", SPEC, "--data", "digits", "--input-size", "16", "--batch", "32", "--layers", "blocks.12.conv",
+            "--recalibrate-bn", "--finetune", "1", "--no-time", "--json", "--out", str(tmp_path / "s.safetensors")]
+    assert main(argv) == 0
+    import json
+
+    report = json.loads(capsys.readouterr().out)
+    assert set(report["accuracy"]) == {"original", "separated", "finetuned"}
+    assert all(0 <= v <= 1 and not math.isnan(v) for v in report["accuracy"].values())
+    assert report["input_shape"] == [32, 1, 16, 16] and report["bn_recalibrated"] == 14
+
+
+def test_cli_data_errors(capsys):
+    assert main(["separate", SPEC, "--finetune", "1", "--input-size", "16"]) == 2
+    assert "--finetune needs --data SPEC" in capsys.readouterr().err
+    assert main(["separate", SPEC, "--recalibrate-bn", "--input-size", "16"]) == 2
+    assert "--recalibrate-bn needs --data SPEC" in capsys.readouterr().err
+    assert main(["separate", "mobilenet_v1:conv=standard,width_mult=0.25", "--data", "digits"]) == 2
+    assert "the model takes 3 input channels; digits images have 1" in capsys.readouterr().err
