@@ -88,6 +88,10 @@ def load_model(path: str | Path, name: str | None = None, **overrides: Any) -> n
     if name is not None and name != config["model"]:
         raise ValueError(f"weights={str(path)!r} holds a {config['model']}, not a {name}")
     model = create_model(config["model"], **{**config.get("kwargs", {}), **overrides})
+    if config.get("separation"):  # written after sepconv.separate: replay its layer replacements first
+        from .separate.saving import apply_plan
+
+        apply_plan(model, config["separation"])
     try:
         state = load_file(str(path))
     except Exception as e:  # safetensors raises its own error types for corrupt files

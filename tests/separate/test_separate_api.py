@@ -8,11 +8,11 @@ import pytest
 import torch
 from torch import nn
 
-from sepconv.checkpoint import save_model
+from sepconv.checkpoint import load_model, save_model
 from sepconv.cost import analyze
 from sepconv.layers import Conv2d, SeparableConv2d, SpatiallySeparableConv2d
 from sepconv.models import create_model
-from sepconv.separate import PermutedGroupedConv2d, load_separated, separate
+from sepconv.separate import PermutedGroupedConv2d, separate
 
 # (kwargs of the conv, input size): stride 2, dilation, bias, "valid", TF SAME, reflect, even kernel
 CONVS = [
@@ -221,8 +221,11 @@ def test_save_and_load_a_separated_model(tmp_path):
     save_model(both, tmp_path / "sep.safetensors")
     sidecar = json.loads((tmp_path / "sep.json").read_text())
     assert [stage["to"] for stage in sidecar["separation"]] == ["grouped", "depthwise"]
-    loaded = load_separated(tmp_path / "sep.safetensors")
+    loaded = load_model(tmp_path / "sep.safetensors")
     x = torch.randn(2, 3, 32, 32)
     torch.testing.assert_close(loaded.eval()(x), both.eval()(x))
     assert isinstance(loaded.blocks[3].conv, PermutedGroupedConv2d)
     assert isinstance(loaded.blocks[10].conv, SeparableConv2d)
+    save_model(loaded, tmp_path / "again.safetensors")  # a loaded separated model saves and loads again
+    again = create_model(weights=tmp_path / "again.safetensors")
+    torch.testing.assert_close(again.eval()(x), both(x))

@@ -7,9 +7,10 @@ import json
 import pytest
 import torch
 
+from sepconv.checkpoint import load_model
 from sepconv.cli import main
 from sepconv.layers import SeparableConv2d
-from sepconv.separate import PermutedGroupedConv2d, load_separated
+from sepconv.separate import PermutedGroupedConv2d
 
 SPEC = "mobilenet_v1:conv=standard,width_mult=0.25,num_classes=10"
 SMALL = ["--input-size", "32", "--batch", "2"]
@@ -23,7 +24,7 @@ def test_separate_writes_a_loadable_model_and_a_json_report(tmp_path, capsys):
     report = json.loads(capsys.readouterr().out)
     assert [r["name"] for r in report["layers"] if r["status"] == "separated"] == ["blocks.0.conv", "blocks.5.conv"]
     assert report["input_shape"] == [2, 3, 32, 32] and report["macs_after"] < report["macs_before"]
-    model = load_separated(out)
+    model = load_model(out)
     assert isinstance(model.blocks[5].conv, SeparableConv2d) and model.blocks[5].conv.dw.depth_multiplier == 2
 
     # the separated checkpoint is a valid input: separate it again, to grouped
@@ -32,7 +33,7 @@ def test_separate_writes_a_loadable_model_and_a_json_report(tmp_path, capsys):
     assert code == 0
     printed = capsys.readouterr().out
     assert "blocks.6.conv" in printed and "speed-up" in printed and "wrote" in printed
-    again = load_separated(tmp_path / "again.safetensors")
+    again = load_model(tmp_path / "again.safetensors")
     assert isinstance(again.blocks[6].conv, PermutedGroupedConv2d)
     x = torch.randn(1, 3, 32, 32)
     assert again.eval()(x).shape == (1, 10)

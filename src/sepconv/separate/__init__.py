@@ -5,7 +5,7 @@
 in :mod:`.factor`, one layer's conversion in :mod:`.convert`, the model walk in :mod:`.core`;
 BatchNorm re-estimation in :mod:`.recalibrate`, accuracy and distillation through the training loop
 in :mod:`.finetune` (imported on use: it needs :mod:`sepconv.train`), ``sepconv separate`` in
-:mod:`.cli`, saving and loading separated models in :mod:`.saving`.
+:mod:`.cli`, their checkpoint format in :mod:`.saving`.
 """
 
 from .convert import TARGETS
@@ -14,12 +14,11 @@ from .factor import depthwise_factors, grouped_factors, spatial_factors
 from .modules import ChannelPermutation, PermutedGroupedConv2d
 from .recalibrate import recalibrate_bn
 from .report import LayerReport, SeparationReport
-from .saving import apply_plan, load_separated
+from .saving import apply_plan
 
 __all__ = [
     "TARGETS",
     "apply_plan",
-    "load_separated",
     "recalibrate_bn",
     "ChannelPermutation",
     "LayerReport",

@@ -25,7 +25,6 @@ from torch import nn
 from ..checkpoint import read_config, save_model
 from .convert import TARGETS
 from .core import separate
-from .saving import PLAN_KEY, load_separated
 
 
 def load_any(source: str) -> tuple[nn.Module, dict[str, Any]]:
@@ -35,8 +34,7 @@ def load_any(source: str) -> tuple[nn.Module, dict[str, Any]]:
     from ..models import create_model, parse_spec
 
     if source.endswith(".safetensors") or Path(source).is_file():
-        config = read_config(source)
-        return (load_separated(source) if PLAN_KEY in config else load_model(source)), config
+        return load_model(source), read_config(source)
     name, kwargs = parse_spec(source)
     return create_model(name, **kwargs), {}
 

@@ -146,7 +146,7 @@ def separate(
         replace_module(new, modules[name], done[name].module)
     report.params_after = _params(new)
     config = getattr(new, "sepconv_config", None)
-    if config is not None:  # so that save_model records it and load_separated can rebuild it
+    if config is not None:  # so that save_model records it and load_model rebuilds it
         new.sepconv_config = {**config, "separation": [*config.get("separation", []), {"to": to, "layers": plan}]}
     if recalibrate_bn:
         report.bn_recalibrated = recalibrate(new, x)

@@ -1,22 +1,26 @@
-"""Saving and loading separated models in sepconv's checkpoint format.
+"""Separated models in sepconv's checkpoint format.
 
 A separated model's tensors no longer fit the architecture its registry name builds, so
 :func:`~sepconv.separate.separate` records what it did in the model's ``sepconv_config`` under
 ``"separation"``: a list of stages, each ``{"to": ..., "layers": {name: build arguments}}``.
 :func:`sepconv.checkpoint.save_model` writes that into the JSON sidecar like any other config;
-:func:`load_separated` rebuilds the registry model, replays the stages with empty replacements
-(:func:`apply_plan`) and loads the tensors strictly.
+:func:`sepconv.checkpoint.load_model` (and so ``create_model(weights=...)``) rebuilds the registry
+model, replays the stages with empty replacements (:func:`apply_plan`) and loads the tensors
+strictly.
+
+Example::
+
+    >>> new, _ = separate(create_model("mobilenet_v1", conv="standard", width_mult=0.25), depth_multiplier=2)
+    >>> save_model(new, "sep.safetensors"); type(load_model("sep.safetensors").blocks[0].conv).__name__
+    'SeparableConv2d'
 """
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
-from safetensors.torch import load_file
 from torch import nn
 
-from ..checkpoint import load_state_dict_exact, read_config
 from .convert import TARGETS, build
 from .core import replace_module
 
@@ -36,27 +40,7 @@ def apply_plan(model: nn.Module, stages: list[dict[str, Any]]) -> nn.Module:
             if entry.get("to") not in TARGETS:
                 raise ValueError(f"{PLAN_KEY}: layer {name!r} has to={entry.get('to')!r}; must be one of {TARGETS}")
             replace_module(model, conv, build(conv, **entry))
-    return model
-
-
-def load_separated(path: str | Path) -> nn.Module:
-    """Rebuild a model saved after :func:`~sepconv.separate.separate` (``save_model(new, path)``).
-
-    Example::
-
-        >>> new, _ = separate(create_model("mobilenet_v1", conv="standard", width_mult=0.25), depth_multiplier=2)
-        >>> save_model(new, "sep.safetensors"); type(load_separated("sep.safetensors").blocks[0].conv).__name__
-        'SeparableConv2d'
-    """
-    from ..models import create_model
-
-    config = read_config(path)
-    model = create_model(config["model"], **config.get("kwargs", {}))
-    apply_plan(model, config.get(PLAN_KEY, []))
-    model.sepconv_config = {k: v for k, v in config.items() if k in ("model", "kwargs", PLAN_KEY)}
-    try:
-        state = load_file(str(path))
-    except Exception as e:  # safetensors raises its own error types for corrupt files
-        raise ValueError(f"weights={str(path)!r}: not a readable safetensors file ({e})") from None
-    load_state_dict_exact(model, state, str(path))
+    config = getattr(model, "sepconv_config", None)
+    if config is not None:  # saved again, it still rebuilds
+        model.sepconv_config = {**config, PLAN_KEY: stages}
     return model
