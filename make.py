@@ -27,7 +27,7 @@ VENV = ROOT / ".venv"
 BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
 PY = BIN / "python"
 TORCH = os.environ.get("SEPCONV_TORCH", "torch==2.13.0")
-MAIN_JOB = ["compare"]
+MAIN_JOB = ["profile"]
 
 
 def sh(*cmd: str | os.PathLike) -> None:
