@@ -1,10 +1,11 @@
 """Training throughput of sepconv's loop against a plain PyTorch loop, side by side in one run.
 
 Both train the same model (same initial weights) on the same data (the bundled digits) at the
-same batch size, optimizer (SGD, Nesterov momentum 0.9, weight decay), label-smoothed
-cross-entropy and per-step cosine schedule, on the same number of threads. Epochs alternate
-(plain, sepconv, plain, sepconv, ...) so that both see the same machine load; the median
-images/s over the timed epochs (after one warm-up epoch each) is reported, and the ratio.
+same batch size, optimizer (AdamW, or SGD with Nesterov momentum 0.9; same lr and weight
+decay), label-smoothed cross-entropy and per-step cosine schedule, on the same number of
+threads. Epochs alternate (plain, sepconv, plain, sepconv, ...) so that both see the same machine
+load; the median images/s over the timed epochs (after one warm-up epoch each) is reported, per
+wall-clock second and per CPU-second of this process (steadier on a shared machine), and the ratios.
 
 What differs is the loop itself: the plain loop is the textbook one (a ``DataLoader`` with
 ``shuffle=True`` over a ``TensorDataset`` of preprocessed images, ``loss.item()`` every step);
@@ -14,13 +15,14 @@ plain loop does not do), keeps its running sums on the device and syncs every fe
 
 Usage::
 
-    python benchmarks/train_loop.py [--model mobilenet_v2:width_mult=0.5] [--img-size 32]
-                                    [--batch-size 128] [--epochs 3] [--threads N] [--channels-last]
+    python benchmarks/train_loop.py [--model mobilenet_v2:width_mult=0.5] [--img-size 32] [--batch-size 128]
+                                    [--epochs 3] [--threads N] [--channels-last] [--optimizer adamw|sgd]
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import time
 
@@ -70,13 +72,15 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=3, help="timed epochs per loop (after one warm-up epoch)")
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--channels-last", action="store_true")
+    parser.add_argument("--optimizer", choices=("adamw", "sgd"), default="adamw")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
     name, kwargs = parse_spec(args.model)
     epochs = args.epochs + 1
     config = TrainConfig(name, kwargs, data="digits", img_size=args.img_size, batch_size=args.batch_size,
-                         epochs=epochs, channels_last=args.channels_last, progress=False, threads=args.threads)
+                         epochs=epochs, optimizer=args.optimizer, channels_last=args.channels_last, progress=False,
+                         threads=args.threads)
     trainer = Trainer(config)
 
     model = create_model(name, **trainer.model.sepconv_config["kwargs"])
@@ -86,8 +90,11 @@ def main() -> None:
     data = trainer.data.train
     images = trainer.aug.eval(data.images).contiguous()  # preprocessed once: resized and normalised
     loader = DataLoader(TensorDataset(images, data.labels), batch_size=args.batch_size, shuffle=True, drop_last=True)
-    optimizer = torch.optim.SGD(model.parameters(), lr=config.lr, momentum=0.9, nesterov=True,
-                                weight_decay=config.weight_decay)
+    if args.optimizer == "sgd":
+        optimizer = torch.optim.SGD(model.parameters(), lr=config.lr, momentum=0.9, nesterov=True,
+                                    weight_decay=config.weight_decay)
+    else:
+        optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=len(loader) * epochs)
 
     runs: dict[str, list[tuple[int, float, float]]] = {"plain": [], "sepconv": []}
@@ -98,8 +105,10 @@ def main() -> None:
         print(f"epoch {epoch}{' (warm-up)' if epoch == 0 else ''}: {line}", flush=True)
     wall = {k: statistics.median(n / w for n, w, _ in v[1:]) for k, v in runs.items()}
     cpu = {k: statistics.median(n / c for n, _, c in v[1:]) for k, v in runs.items()}
-    print(f"{args.model} on digits at {args.img_size} px, batch {args.batch_size}, {torch.get_num_threads()} threads"
-          f"{', channels_last' if args.channels_last else ''}: median of {args.epochs} epochs each, alternating")
+    load = ", ".join(f"{v:.1f}" for v in os.getloadavg())
+    print(f"{args.model} on digits at {args.img_size} px, batch {args.batch_size}, {args.optimizer}, "
+          f"{torch.get_num_threads()} threads{', channels_last' if args.channels_last else ''}: median of "
+          f"{args.epochs} epochs each, alternating; load average {load}")
     print(f"wall clock: plain PyTorch loop {wall['plain']:.0f} images/s, sepconv loop {wall['sepconv']:.0f} images/s; "
           f"ratio sepconv/plain {wall['sepconv'] / wall['plain']:.2f}x")
     print(f"per CPU-second: plain {cpu['plain']:.0f}, sepconv {cpu['sepconv']:.0f} images; "

@@ -81,13 +81,14 @@ class Augment:
     mean: Sequence[float]
     std: Sequence[float]
     crop_scale: Sequence[float] = (0.08, 1.0)
+    crop_ratio: Sequence[float] = (3 / 4, 4 / 3)
     hflip: bool = True
     eval_crop: float = 1.0
     channels_last: bool = False
 
     def epoch_params(self, n: int, seed: int, epoch: int) -> torch.Tensor:
         """Crop boxes for every sample of an epoch, indexed by sample index."""
-        return crop_params(n, epoch_generator(seed, epoch), self.crop_scale, hflip=self.hflip)
+        return crop_params(n, epoch_generator(seed, epoch), self.crop_scale, self.crop_ratio, self.hflip)
 
     def train(self, images: torch.Tensor, params: torch.Tensor) -> torch.Tensor:
         x = self._float(images)

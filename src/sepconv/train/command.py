@@ -84,10 +84,12 @@ def _train_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--epochs", type=int, default=30, help="epochs (default 30)")
     p.add_argument("--batch-size", type=int, default=128,
                    help="global batch size, split across DDP ranks (default 128)")
-    p.add_argument("--optimizer", choices=OPTIMIZERS, default="sgd", help="sgd (Nesterov momentum) or adamw")
-    p.add_argument("--lr", type=float, default=None, help="peak learning rate (default: sgd 0.1 x batch/256, adamw 0.002)")
+    p.add_argument("--optimizer", choices=OPTIMIZERS, default="adamw",
+                   help="adamw (default) or sgd (Nesterov momentum 0.9)")
+    p.add_argument("--lr", type=float, default=None,
+                   help="peak learning rate (default: adamw 0.002, sgd 0.1 x batch/256)")
     p.add_argument("--weight-decay", type=float, default=None,
-                   help="on conv/linear weights, never on BN or biases (default: sgd 5e-4, adamw 0.05)")
+                   help="on conv/linear weights, never on BN or biases (default: adamw 0.05, sgd 5e-4)")
     p.add_argument("--dw-weight-decay", type=float, default=0.0, help="on depthwise kernels (default 0, as MobileNets)")
     p.add_argument("--momentum", type=float, default=0.9, help="SGD momentum (default 0.9)")
     p.add_argument("--warmup-epochs", type=float, default=1.0, help="linear LR warm-up before the cosine (default 1)")
@@ -97,7 +99,7 @@ def _train_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--img-size", type=int, default=None, help="input size (default: digits/CIFAR 32, folders 224)")
     p.add_argument("--val-split", type=float, default=0.2, help="held-out fraction of a folder without val/ (0.2)")
     p.add_argument("--crop-scale", default=None, metavar="MIN[,MAX]",
-                   help="random-resized-crop area range (default: digits 0.6, CIFAR 0.35, folders 0.08; max 1)")
+                   help="random-resized-crop area range (default: digits 0.8, CIFAR 0.35, folders 0.08; max 1)")
     p.add_argument("--hflip", action=argparse.BooleanOptionalAction, default=None,
                    help="random horizontal flips (default: on, off for digits)")
     p.add_argument("--amp", action="store_true", help="mixed precision: float16 + grad scaler on GPU, bfloat16 on CPU")

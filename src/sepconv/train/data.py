@@ -209,7 +209,7 @@ def digits(img_size: int | None = None) -> ImageData:
     val = TensorImages(images[val_idx], torch.from_numpy(labels[val_idx]))
     mean, std = _stats(train.images)
     return ImageData("digits", train, val, tuple(str(c) for c in range(10)), 1, mean, std,
-                     img_size or 32, crop_scale=(0.6, 1.0), hflip=False)
+                     img_size or 32, crop_scale=(0.8, 1.0), hflip=False)
 
 
 def image_folder(root: Path, img_size: int | None, val_split: float, name: str) -> ImageData:

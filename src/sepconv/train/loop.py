@@ -65,7 +65,7 @@ class TrainConfig:
     data: str = "digits"
     epochs: int = 30
     batch_size: int = 128  # global: split across DDP ranks
-    optimizer: str = "sgd"
+    optimizer: str = "adamw"  # robust from scratch on small data; "sgd" for the papers' ImageNet recipes
     lr: float | None = None  # None: DEFAULTS[optimizer]
     weight_decay: float | None = None  # None: DEFAULTS[optimizer]
     dw_weight_decay: float = 0.0  # on depthwise kernels (MobileNets, Section 3.3)
