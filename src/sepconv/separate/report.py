@@ -78,7 +78,7 @@ class SeparationReport:
         if self.input_shape:
             title += f", calibration batch {tuple(self.input_shape)}"
         if self.threads:
-            title += f", {self.threads} threads"
+            title += f", {self.threads} thread{'s' * (self.threads > 1)}"
         t = Table(title=title, caption="weight err = ||W - W^||/||W||; output err on the calibration batch, "
                                        "same input; MACs per image; ms per image (batch 1, median)")
         columns = ["layer", "conv", symbol, "w err", "out err", "params", "MACs", "MACs ÷"]
