@@ -45,7 +45,7 @@ def test_train_eval_inspect(tmp_path, capsys):
     summary = json.loads(capsys.readouterr().out)
     assert summary["epochs_done"] == 2 and "ema_val_acc" in summary
 
-    assert main(["eval", str(out / "model.safetensors"), "--data", "digits", "--json"]) == 0
+    assert main(["eval", str(out / "model.safetensors"), "--data", "digits", "--threads", "1", "--json"]) == 0
     result = json.loads(capsys.readouterr().out)
     assert result["acc"] == pytest.approx(summary["val_acc"]) and result["images"] == 359
     assert main(["eval", str(out), "--ema"]) == 0  # a run directory; the data it was trained on

@@ -15,6 +15,8 @@ import argparse
 import json
 import sys
 
+import torch
+
 from ..models import parse_spec
 from .loop import TrainConfig
 from .optim import OPTIMIZERS
@@ -48,6 +50,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     e.add_argument("--batch-size", type=int, default=256, help="images per batch (default 256)")
     e.add_argument("--workers", type=int, default=0, help="image-decoding processes for folders (default 0)")
     e.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
+    e.add_argument("--threads", type=int, default=None, help="torch threads (default: one per core)")
     e.set_defaults(func=run_eval)
 
     s = subparsers.add_parser(
@@ -160,6 +163,10 @@ def run_train(args: argparse.Namespace) -> int:
 def run_eval(args: argparse.Namespace) -> int:
     from .loop import evaluate
 
+    if args.threads is not None:
+        if args.threads < 1:
+            raise ValueError(f"--threads={args.threads} must be a positive integer")
+        torch.set_num_threads(args.threads)
     result = evaluate(args.checkpoint, args.data, split=args.split, batch_size=args.batch_size, ema=args.ema,
                       device=args.device, workers=args.workers)
     if args.json:
