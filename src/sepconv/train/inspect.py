@@ -3,8 +3,8 @@
 MobileNetV1 trained with weight decay on its depthwise kernels, or with ReLU6 pushing channels
 into the flat part, ends with many depthwise kernels at (near) zero: "dead" channels that carry
 nothing after the batch-norm, waste their MACs and wreck per-tensor int8 quantisation (Sheng et
-al. 2018, *A Quantization-Friendly Separable Convolution for MobileNets*, Section 3; Howard et
-al. 2017 Section 3.3 advise "very little or no weight decay" on depthwise filters). For every
+al. 2018, *A Quantization-Friendly Separable Convolution for MobileNets*; Howard et al. 2017,
+Section 3.2, advise "very little or no weight decay" on depthwise filters). For every
 depthwise conv (``groups == in_channels > 1``) this reports:
 
 - ``dead``: kernels whose L2 norm is below ``tol`` (absolute; the zoo's initialisation gives

@@ -68,7 +68,7 @@ class TrainConfig:
     optimizer: str = "adamw"  # robust from scratch on small data; "sgd" for the papers' ImageNet recipes
     lr: float | None = None  # None: DEFAULTS[optimizer]
     weight_decay: float | None = None  # None: DEFAULTS[optimizer]
-    dw_weight_decay: float = 0.0  # on depthwise kernels (MobileNets, Section 3.3)
+    dw_weight_decay: float = 0.0  # on depthwise kernels (MobileNets, Section 3.2)
     momentum: float = 0.9
     warmup_epochs: float = 1.0
     label_smoothing: float = 0.1

@@ -1,10 +1,9 @@
 """Optimizer, learning-rate schedule and weight EMA for training the zoo.
 
 - Parameter groups: weight decay on conv and linear weights only, not on biases or norm
-  parameters (Goyal et al. 2017, *Accurate, Large Minibatch SGD*, Section 5.1, "no weight decay
-  on BN"; He et al. 2019, *Bag of Tricks*, Section 3.1), and a separate decay for depthwise
-  kernels, 0 by default: MobileNets (Howard et al. 2017, Section 3.3) put "very little or no
-  weight decay" on them because they have so few parameters.
+  parameters (He et al. 2019, *Bag of Tricks*, Section 3.1, "no bias decay"), and a separate
+  decay for depthwise kernels, 0 by default: MobileNets (Howard et al. 2017, Section 3.2) put
+  "very little or no weight decay" on them because they have so few parameters.
 - Schedule: linear warm-up then cosine decay to zero (Loshchilov & Hutter 2017, *SGDR*; warm-up
   from Goyal et al. 2017), stepped per iteration, a closed form of the step so that a resumed
   run continues on the same curve.
