@@ -4,7 +4,7 @@ Operators (:mod:`sepconv.layers`), the model zoo (:func:`create_model`, :func:`l
 an exact cost model (:mod:`sepconv.cost`), and the command-line tool ``sepconv``.
 """
 
-from . import cost, layers
+from . import cost, layers, separate, weights
 from .cost import CostReport, analyze
 from .models import create_model, list_models
 

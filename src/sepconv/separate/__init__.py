@@ -8,6 +8,8 @@ in :mod:`.finetune` (imported on use: it needs :mod:`sepconv.train`), ``sepconv 
 :mod:`.cli`, their checkpoint format in :mod:`.saving`.
 """
 
+import sys
+
 from .convert import TARGETS
 from .core import separate
 from .factor import depthwise_factors, grouped_factors, spatial_factors
@@ -29,3 +31,14 @@ __all__ = [
     "separate",
     "spatial_factors",
 ]
+
+
+class _CallablePackage(sys.modules[__name__].__class__):
+    """Lets ``sepconv.separate(model, ...)`` call :func:`separate`, as the issue writes it, while
+    ``sepconv.separate`` stays this package (``from sepconv.separate import SeparationReport``)."""
+
+    def __call__(self, *args, **kwargs):
+        return separate(*args, **kwargs)
+
+
+sys.modules[__name__].__class__ = _CallablePackage
