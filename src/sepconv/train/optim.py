@@ -57,12 +57,17 @@ def param_groups(model: nn.Module, weight_decay: float, dw_weight_decay: float) 
 
 def build_optimizer(model: nn.Module, name: str, lr: float, weight_decay: float, dw_weight_decay: float = 0.0,
                     momentum: float = 0.9) -> torch.optim.Optimizer:
-    """SGD with Nesterov momentum, or AdamW, over :func:`param_groups`."""
+    """SGD with Nesterov momentum, or AdamW, over :func:`param_groups`.
+
+    Always the multi-tensor (``foreach``) implementation: torch picks it by default only on GPUs,
+    but on CPU too it replaces a Python loop over ~150 parameters by one call per operation
+    (MobileNetV2 0.5's AdamW step: 7.5 ms -> 4.5 ms on one core here).
+    """
     groups = param_groups(model, weight_decay, dw_weight_decay)
     if name == "sgd":
-        return torch.optim.SGD(groups, lr=lr, momentum=momentum, nesterov=momentum > 0)
+        return torch.optim.SGD(groups, lr=lr, momentum=momentum, nesterov=momentum > 0, foreach=True)
     if name == "adamw":
-        return torch.optim.AdamW(groups, lr=lr)
+        return torch.optim.AdamW(groups, lr=lr, foreach=True)
     raise ValueError(f"optimizer={name!r} must be one of {', '.join(OPTIMIZERS)}")
 
 
