@@ -50,6 +50,7 @@ import numpy as np
 import onnxruntime as ort
 import torch
 
+from sepconv.profile.machine import cpu_name
 from sepconv.deploy import to_onnx
 from sepconv.deploy.compile import compile as compile_model
 from sepconv.deploy.data import digits
@@ -386,16 +387,6 @@ def markdown(result: dict) -> str:
             lines.append(f"- {r['model']} batch {r['batch']}: " + ", ".join(
                 f"{k.removeprefix('cuda: ')} {v['median_ms']:.2f}" for k, v in r["timings"].items()))
     return "\n".join(lines) + "\n"
-
-
-def cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def main(argv: list[str] | None = None) -> int:
