@@ -66,6 +66,19 @@ def test_resume_mid_epoch_is_exact(tmp_path, monkeypatch):
     assert again["train_acc"] == pytest.approx(whole["train_acc"])  # the resumed epoch's partial sums kept
 
 
+def test_resume_removes_what_a_killed_write_left(tmp_path):
+    # A SIGKILL can land inside any write: ours (".NAME.XXXX.tmp", ".NAME.PID.link") or safetensors'
+    # own temporary file (".tmpXXXXXX", which its save_file writes beside the target before renaming).
+    Trainer(config(tmp_path)).fit(until_epoch=1)
+    leftovers = [".model-00000001.safetensors.ab12cd.tmp", ".model.safetensors.4242.link", ".tmpV3D4WJ"]
+    for name in leftovers:
+        (tmp_path / name).write_bytes(b"half-written")
+    (tmp_path / "notes.tmp").write_text("a user's file")  # not ours: kept
+    Trainer(config(tmp_path, resume=True)).fit()
+    assert not [p.name for p in tmp_path.iterdir() if p.name.startswith(".")]
+    assert (tmp_path / "notes.tmp").read_text() == "a user's file"
+
+
 def test_checkpoint_files_and_model_sidecar(tmp_path):
     Trainer(config(tmp_path, epochs=1)).fit()
     names = sorted(p.name for p in tmp_path.iterdir())

@@ -166,7 +166,9 @@ def prune(out: Path, current: dict[str, str]) -> None:
         for p in out.glob(f"{kind}-*.*"):
             if p.name not in keep and p.suffix in (".safetensors", ".json"):
                 p.unlink(missing_ok=True)
-    for pattern in (".*.tmp", ".*.link"):  # atomic_write's and _link's temporary files
+    # atomic_write's and _link's temporary files, and safetensors' own: its save_file
+    # (0.8 here) writes through a Rust tempfile ".tmpXXXXXX" beside the target, left behind by SIGKILL.
+    for pattern in (".*.tmp", ".*.link", ".tmp??????"):
         for p in out.glob(pattern):
             p.unlink(missing_ok=True)
 
