@@ -164,3 +164,24 @@ def test_files_load_like_mappings(tmp_path: Path, suffix: str) -> None:
     from_file = W.create_with_weights(name, path, source).state_dict()
     from_mapping = W.create_with_weights(name, state, source).state_dict()
     assert all(torch.equal(from_file[k], from_mapping[k]) for k in from_mapping)
+
+
+@pytest.mark.parametrize("stem", ["torchvision_mobilenet_v3_small", "timm_mobilenetv2_035"])
+def test_numpy_mappings_load_like_tensor_mappings(stem: str) -> None:
+    """The issue's "an in-memory mapping of names to arrays also works", for torchvision and timm
+    too: a dict of NumPy arrays goes straight to load(), create_model() and create_with_weights()."""
+    from sepconv import create_model
+
+    source, name, keys = layout(stem)
+    arrays = synthetic_state(keys)  # {name: np.ndarray}, num_batches_tracked a 0-d int64 array
+    reference = W.create_with_weights(name, tensors(arrays), source).state_dict()
+    family, config = W.resolve(source, name)
+    built = W.create_with_weights(name, arrays, source)
+    via_create = create_model(name, weights=arrays, weights_source=source)
+    loaded = create_model(family, **config)
+    report = W.load(loaded, source, arrays)
+    assert report.loaded == len(keys)
+    for model in (built, via_create, loaded):
+        own = model.state_dict()
+        assert own.keys() == reference.keys()
+        assert all(torch.equal(own[k], reference[k]) for k in reference)

@@ -81,12 +81,19 @@ def read_torch(path: str | Path, source: str) -> dict[str, torch.Tensor]:
     return state_dict_in(obj, str(path))
 
 
+def is_array(value: Any) -> bool:
+    """A tensor, a NumPy array or scalar, or anything NumPy can turn into an array by its
+    ``__array__`` (a Keras variable, a JAX array): a value of a state dict, not a nested container."""
+    return isinstance(value, (torch.Tensor, np.ndarray, np.generic)) or hasattr(value, "__array__")
+
+
 def state_dict_in(obj: Any, where: str) -> dict[str, torch.Tensor]:
-    """The ``{name: tensor}`` in a loaded object, unwrapped from a training checkpoint if need be."""
-    if isinstance(obj, Mapping) and not all(isinstance(v, torch.Tensor) for v in obj.values()):
+    """The ``{name: tensor}`` in a loaded object or a mapping of names to tensors or arrays,
+    unwrapped from a training checkpoint if need be."""
+    if isinstance(obj, Mapping) and not all(is_array(v) for v in obj.values()):
         inner = next((obj[k] for k in STATE_DICT_KEYS if isinstance(obj.get(k), Mapping)), None)
         if inner is None:
-            raise ValueError(f"{where}: holds no state dict (a mapping of names to tensors); keys: "
+            raise ValueError(f"{where}: holds no state dict (a mapping of names to tensors or arrays); keys: "
                              f"{', '.join(map(str, list(obj)[:8]))}")
         obj = inner
     if not isinstance(obj, Mapping) or not obj:
