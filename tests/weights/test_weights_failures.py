@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from pathlib import Path
 
 import pytest
@@ -182,6 +183,20 @@ def test_saved_import_rebuilds_from_the_file_alone(tmp_path: Path, timm_v2) -> N
     x = torch.randn(1, 3, 64, 64)
     with torch.no_grad():
         assert torch.equal(rebuilt(x), model(x))
+
+
+def test_a_foreign_file_without_weights_source_names_the_sources(tmp_path: Path, timm_v2) -> None:
+    """create_model(name, weights=x.pth) with no weights_source takes x for a sepconv checkpoint;
+    the error says what to pass for torchvision, timm or Keras weights instead."""
+    torch.save(timm_v2, tmp_path / "w.pth")
+    hint = "pass weights_source='torchvision', 'timm' or 'keras'"
+    with pytest.raises(ValueError, match=r"'.*w.pth': no JSON sidecar w.json beside it, so not a sepconv "
+                                         r"checkpoint; for torchvision, timm or Keras weights " + re.escape(hint)):
+        create_model("mobilenet_v2", weights=tmp_path / "w.pth")
+    with pytest.raises(ValueError, match=r"weights is a dict, not a sepconv checkpoint's path; .*" + re.escape(hint)):
+        create_model("mobilenet_v2", weights=timm_v2)
+    with pytest.raises(ValueError, match="no such file"):  # a missing file still says so
+        create_model("mobilenet_v2", weights=tmp_path / "absent.safetensors")
 
 
 def test_import_weights_command(tmp_path: Path, timm_v2, capsys) -> None:

@@ -88,8 +88,14 @@ def create_model(name: str | None = None, weights: str | Path | None = None,
         torch.Size([1, 10])
     """
     if weights is not None and weights_source is None:
-        from ..checkpoint import load_model
+        from ..checkpoint import load_model, sidecar
 
+        foreign = "; for torchvision, timm or Keras weights pass weights_source='torchvision', 'timm' or 'keras'"
+        if not isinstance(weights, (str, Path)):
+            raise ValueError(f"weights is a {type(weights).__name__}, not a sepconv checkpoint's path{foreign}")
+        if Path(weights).is_file() and not sidecar(weights).is_file():
+            raise ValueError(f"weights={str(weights)!r}: no JSON sidecar {sidecar(weights).name} beside it, so not "
+                             f"a sepconv checkpoint{foreign}")
         return load_model(weights, name=name, **kwargs)
     if weights is not None:
         from .. import weights as weights_mod
