@@ -20,8 +20,11 @@ CASES = [
     ("MobileNet", {"alpha": 1.0}, 64, "mobilenet_v1", {"width_mult": 1.0}),
     ("MobileNetV2", {"alpha": 0.35}, 64, "mobilenet_v2", {"width_mult": 0.35}),
     ("MobileNetV2", {"alpha": 1.0}, 64, "mobilenet_v2", {}),
+    ("MobileNetV2", {"alpha": 1.4}, 64, "mobilenet_v2", {"width_mult": 1.4}),
     ("MobileNetV3Large", {}, 64, "mobilenet_v3_large", {}),
+    ("MobileNetV3Large", {"alpha": 0.75}, 64, "mobilenet_v3_large", {"width_mult": 0.75}),
     ("MobileNetV3Small", {}, 64, "mobilenet_v3_small", {}),
+    ("MobileNetV3Small", {"alpha": 0.75}, 64, "mobilenet_v3_small", {"width_mult": 0.75}),
     ("Xception", {}, 71, "xception", {}),
 ]
 
