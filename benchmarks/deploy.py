@@ -50,6 +50,7 @@ import numpy as np
 import onnxruntime as ort
 import torch
 
+from sepconv.checkpoint import atomic_write_text
 from sepconv.profile.machine import cpu_name
 from sepconv.deploy import to_onnx
 from sepconv.deploy.compile import compile as compile_model
@@ -129,6 +130,20 @@ def interleaved(runners: dict[str, Runner], x: torch.Tensor, rounds: int, budget
     return out
 
 
+@torch.no_grad()
+def noise_sensitivity(model: torch.nn.Module, images: torch.Tensor, snr_db: float = 40.0) -> dict:
+    """How the fp32 model itself reacts to input noise at ``snr_db`` (1% at 40 dB): its own top-1
+    agreement and logit SQNR. Random deep networks are chaotic (Poole et al. 2016, *Exponential
+    expressivity in deep neural networks through transient chaos*): a small perturbation, int8
+    rounding included, grows layer by layer, so agreement on random weights says little about int8."""
+    g = torch.Generator().manual_seed(0)
+    ref = model(images)
+    noisy = model(images + torch.randn(images.shape, generator=g) * images.std() * 10 ** (-snr_db / 20))
+    sqnr = 10 * np.log10(float(ref.double().square().sum() / (noisy - ref).double().square().sum()))
+    return {"input_snr_db": snr_db, "agreement": float((noisy.argmax(1) == ref.argmax(1)).float().mean()),
+            "logit_sqnr_db": float(sqnr), "samples": len(images)}
+
+
 def max_diff(run: Runner, x: torch.Tensor, reference: torch.Tensor) -> float:
     return float((torch.as_tensor(run(x)) - reference).abs().max())
 
@@ -152,6 +167,7 @@ def bench_cpu(name: str, batches: list[int], threads: int, rounds: int, budget_s
     report = compare(fp32_proto, quantized.proto, held, held_labels,
                      "digits held-out" + ("" if trained else " (random weights)"), batch=8)
     int8 = ort_session(quantized.proto, threads=threads)
+    sensitivity = None if trained else noise_sensitivity(model, held[:32])
     rows = []
     for batch in batches:
         # digits images, not noise: the BN statistics are the digits' (noise would blow activations up
@@ -208,6 +224,7 @@ def bench_cpu(name: str, batches: list[int], threads: int, rounds: int, budget_s
             "fp32_speedup_vs_eager": peers["peer: eager"] / ours[best_ours],
             "int8_ms": int8_ms, "int8_vs_fp32": int8_ms / ours[best_ours],
             "int8_report": {k: v for k, v in vars(report).items()} | {"summary": report.summary()},
+            "fp32_noise_sensitivity": sensitivity,
         }
         rows.append(row)
         log(f"{name} batch {batch}: sepconv fp32 {row['sepconv_fp32_ms']:.2f} ms ({best_ours}) = "
@@ -339,7 +356,7 @@ def bench_cuda(name: str, batches: list[int], rounds: int, budget_s: float, indu
 def markdown(result: dict) -> str:
     env = result["environment"]
     lines = [
-        "# sepconv deploy benchmark",
+        "# sepconv deploy benchmark" + (" (partial: the run is still going or died)" if result.get("partial") else ""),
         "",
         f"{env['date']}; {env['cpu']}, {env['cores']} cores, {result['threads']} threads; torch {env['torch']}, "
         f"onnxruntime {env['onnxruntime']}; int8 weights {'7' if env['int8_reduced_range'] else '8'}-bit "
@@ -373,7 +390,12 @@ def markdown(result: dict) -> str:
     for r in result["cpu"]:
         if r["model"] not in seen:
             seen.add(r["model"])
-            lines.append(f"- {r['model']}: {r['int8_report']['summary']}")
+            line = f"- {r['model']}: {r['int8_report']['summary']}"
+            if (s := r.get("fp32_noise_sensitivity")) is not None:
+                line += (f". The fp32 model itself, under {s['input_snr_db']:.0f} dB input noise: top-1 agreement "
+                         f"{100 * s['agreement']:.1f}%, logit SQNR {s['logit_sqnr_db']:.1f} dB (random weights are "
+                         "chaotic: the trained models below are the measure)")
+            lines.append(line)
     if result.get("trained"):
         lines += ["", "int8 against fp32 on models trained on real data (the digits, with sepconv.train), "
                       "on the validation split:", ""]
@@ -381,11 +403,14 @@ def markdown(result: dict) -> str:
             lines.append(f"- {t['model']} {t['kwargs']} at {t['img_size']} px, {t['epochs']} epochs "
                          f"(val {100 * t['val_acc']:.1f}%): per-channel: {t['per_channel']['summary']}; "
                          f"per-tensor, for contrast: {t['per_tensor']['summary']}")
-    if result.get("cuda"):
+    if not result.get("cuda"):
+        lines += ["", "CUDA: no CUDA device on this machine; no GPU figures recorded."]
+    else:
         lines += ["", f"CUDA ({result['cuda'][0]['device']}), ms:", ""]
         for r in result["cuda"]:
             lines.append(f"- {r['model']} batch {r['batch']}: " + ", ".join(
                 f"{k.removeprefix('cuda: ')} {v['median_ms']:.2f}" for k, v in r["timings"].items()))
+    lines += ["", f"Whole run: {result.get('seconds', 0)} s."]
     return "\n".join(lines) + "\n"
 
 
@@ -422,19 +447,24 @@ def main(argv: list[str] | None = None) -> int:
         },
         "cpu": [], "cuda": [],
     }
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+
+    def write(partial: bool) -> None:  # after every model, so that a long run that dies keeps its rows
+        result["seconds"], result["partial"] = round(time.time() - started), partial
+        atomic_write_text(out.with_suffix(".json"), json.dumps(result, indent=2, default=float) + "\n")
+        atomic_write_text(out.with_suffix(".md"), markdown(result))
+
     for name in args.models.split(","):
         result["cpu"] += bench_cpu(name, args.batches, threads, args.rounds, args.budget, not args.no_inductor,
                                    trained.get(name))
         if torch.cuda.is_available():
             result["cuda"] += bench_cuda(name, args.batches, args.rounds, args.budget, not args.no_inductor)
+        write(partial=True)
     if not args.no_accuracy:
         result["trained"] = [trained_int8("mobilenet_v2", {"width_mult": 0.5}, args.epochs, 32),
                              trained_int8("mobilenet_v3_small", {}, args.epochs, 32)]
-    result["seconds"] = round(time.time() - started)
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.with_suffix(".json").write_text(json.dumps(result, indent=2, default=float) + "\n")
-    out.with_suffix(".md").write_text(markdown(result))
+    write(partial=False)
     print(markdown(result))
     log(f"wrote {out.with_suffix('.json')} and {out.with_suffix('.md')} in {result['seconds']} s")
     return 0
