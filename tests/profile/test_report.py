@@ -2,19 +2,24 @@
 
 from __future__ import annotations
 
+import copy
 import json
+import re
+from pathlib import Path
 
 import pytest
 import torch
+from torch import nn
 
 from sepconv.cost import analyze
 from sepconv.profile import SCHEMA_VERSION, profile_model, to_dict
-from sepconv.profile.report import print_report, write_json
+from sepconv.profile.html import render_html
+from sepconv.profile.report import RATIO_RANGE, SCHEMA, print_report, ratio_warning, summary_line, write_json
 
-TOP_KEYS = {"schema_version", "sepconv_version", "model", "input_shape", "batch", "threads", "machine", "timing",
-            "layers", "by_kind", "backends"}
+TOP_KEYS = set(SCHEMA["top"])
 LAYER_TIME_KEYS = {"time_ms", "p90_ms", "gflops_per_s", "gb_per_s", "roofline_ms", "roofline_fraction", "bound"}
 KIND_KEYS = {"kind", "layers", "params", "macs", "bytes", "time_ms", "macs_share", "time_share", "gflops_per_s"}
+README = Path(__file__).resolve().parents[2] / "README.md"
 
 
 @pytest.fixture
@@ -91,3 +96,96 @@ def test_profile_model_restores_threads(small_net, machine):
     before = torch.get_num_threads()
     profile_model(small_net, (1, 3, 16, 16), threads=1, repeats=1, warmup=0, machine=machine)
     assert torch.get_num_threads() == before
+
+
+def test_written_keys_are_the_schema(doc):
+    """Every object of the document has exactly SCHEMA's keys: a key added, renamed or dropped
+    anywhere (the cost model's per-layer keys included) fails here and must change SCHEMA and README."""
+    assert set(doc) == set(SCHEMA["top"])
+    for name in ("model", "machine", "timing"):
+        assert set(doc[name]) == set(SCHEMA[name]), name
+    for name in ("layers", "by_kind", "backends"):
+        assert doc[name] and all(set(row) == set(SCHEMA[name]) for row in doc[name]), name
+
+
+def readme_schema(text: str) -> dict[str, list[str]]:
+    """README's "JSON schema" subsection as ``{object: [keys]}``: one bullet per object, keys in
+    backticks after the bullet's bold title; values in parentheses (`ok` | `failed`) are not keys."""
+    section = re.search(r"^### JSON schema.*?\n(.*?)(?=^#)", text, re.S | re.M)
+    assert section, "README has no '### JSON schema' subsection"
+    bullets = re.split(r"^- ", section.group(1), flags=re.M)[1:]
+    out = {}
+    for bullet in bullets:
+        title, _, body = bullet.partition(":**")
+        name = title.strip("*` []") if "`" in title else "top"
+        out[name] = re.findall(r"`(\w+)`", re.sub(r"\([^)]*\)", "", body))
+    return out
+
+
+@pytest.mark.skipif(not README.is_file(), reason="README.md is not beside the tests (an installed package)")
+def test_readme_documents_exactly_the_schema():
+    documented = readme_schema(README.read_text())
+    nested = [name for name in SCHEMA if name != "top"]
+    assert sorted(documented) == sorted(SCHEMA)
+    assert documented["top"] + nested == list(SCHEMA["top"])  # the top level's scalars, then its objects
+    for name in nested:
+        assert documented[name] == list(SCHEMA[name]), name
+
+
+def test_readme_parser_sees_a_missing_key():
+    """The README check has power: a key dropped from the text is noticed."""
+    text = README.read_text() if README.is_file() else ""
+    if not text:
+        pytest.skip("README.md is not beside the tests")
+    assert "`speedup_vs_eager`" in text
+    assert "speedup_vs_eager" not in readme_schema(text.replace("`speedup_vs_eager`", ""))["backends"]
+
+
+def with_ratio(doc: dict, ratio: float | None, threads: int = 2) -> dict:
+    """The document as if its layers had added up to ``ratio`` of the whole model's time."""
+    doc = copy.deepcopy(doc)
+    doc["threads"] = threads
+    doc["timing"]["layers_to_model_ratio"] = ratio
+    if ratio is not None:
+        doc["timing"]["layers_time_ms"] = ratio * doc["timing"]["model_time_ms"]
+    return doc
+
+
+@pytest.mark.parametrize("ratio, warned", [
+    (1.0, False), (RATIO_RANGE[0], False), (RATIO_RANGE[1], False), (None, False),
+    (0.095, True), (0.69, True), (1.31, True), (3.0, True),
+])
+def test_ratio_outside_the_range_warns(doc, ratio, warned):
+    """Layers 5.2 ms against a model of 54.8 ms (2 threads on 2 loaded cores, OpenMP spinning):
+    the summary says so and names the remedies."""
+    synthetic = with_ratio(doc, ratio)
+    warning = ratio_warning(synthetic)
+    assert (warning is not None) == warned
+    if warned:
+        assert f"{ratio:.0%} of the whole model's time, outside 70%-130%" in warning
+        assert "--threads 1" in warning and "OMP_WAIT_POLICY=PASSIVE" in warning
+        assert warning not in summary_line(synthetic)  # its own line, not buried in the summary
+
+
+def test_ratio_warning_is_printed_and_on_the_page(doc):
+    from rich.console import Console
+
+    low = with_ratio(doc, 5.2 / 54.8)
+    console = Console(record=True, width=200)
+    print_report(low, console)
+    assert ratio_warning(low) in console.export_text()
+    assert ratio_warning(low).replace("'", "&#x27;") in render_html(low, charts=False)
+    console = Console(record=True, width=200)
+    print_report(with_ratio(doc, 1.0), console)
+    assert "warning:" not in console.export_text()
+    assert 'class="warn"' not in render_html(with_ratio(doc, 1.0), charts=False)
+
+
+def test_backends_are_timed_at_batch_1_always(machine):
+    """--input 4x... --batch 8 times batch 1 (the issue's latency), the input's 4 and 8."""
+    tiny = nn.Sequential(nn.Conv2d(3, 4, 3), nn.ReLU()).eval()
+    profile = profile_model(tiny, (4, 3, 8, 8), backends=["eager", "channels_last"], batch=8, threads=1,
+                            repeats=1, warmup=0, budget_s=None, machine=machine)
+    assert [(r.backend, r.batch) for r in profile.backends] == [
+        ("eager", 1), ("eager", 4), ("eager", 8), ("channels_last", 1), ("channels_last", 4), ("channels_last", 8)]
+    assert all(r.status == "ok" for r in profile.backends)

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from ..checkpoint import atomic_write_text
-from .report import backend_table, kind_table, layer_table, machine_line, summary_line
+from .report import backend_table, kind_table, layer_table, machine_line, ratio_warning, summary_line
 
 __all__ = ["render_html", "save_html"]
 
@@ -30,17 +30,19 @@ table { border-collapse: collapse; font-size: 0.85em; margin: 0.5em 0; }
 th, td { border-bottom: 1px solid #ddd; padding: 0.25em 0.6em; text-align: right; white-space: nowrap; }
 th { background: #f3f3f3; } td.l, th.l { text-align: left; }
 caption { caption-side: bottom; font-size: 0.85em; color: #666; text-align: left; padding-top: 0.3em; }
-img { max-width: 100%; border: 1px solid #eee; } p.note { color: #555; }
+img { max-width: 100%; border: 1px solid #eee; } p.note { color: #555; } p.warn { color: #a15c00; }
 """
 
 
 def render_html(doc: dict[str, Any], charts: bool = True) -> str:
     """The page as a string; ``charts=False`` leaves out the embedded PNGs (no matplotlib needed)."""
+    warning = ratio_warning(doc)
     parts = [
         "<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
         f"<title>sepconv profile: {escape(doc['model']['spec'])}</title><style>{CSS}</style></head><body>",
         f"<h1>sepconv profile: {escape(doc['model']['spec'])}</h1>",
         f"<p>{escape(summary_line(doc))}</p>",
+        f'<p class="warn">{escape(warning)}</p>' if warning else "",
         f"<p class=\"note\"><b>Machine</b>: {escape(machine_line(doc))}</p>",
         "<h2>By kind: share of MACs against share of time</h2>", _table(kind_table(doc)),
     ]

@@ -5,11 +5,15 @@ BatchNorm and its activation are three rows, as eager PyTorch runs them as three
 deployed model folds the norm into the conv, see ``sepconv.deploy``). One forward pass with hooks
 records each call's arguments; then, in each of ``repeats`` rounds, the whole model runs once and
 every layer runs once on its recorded input, each call timed on its own. The medians are taken
-over rounds. Interleaving the rounds matters on a shared machine: a layer's samples and the whole
-model's are drawn under the same load, so the per-layer times add up to the whole-model time
-(minus what no leaf module does: residual additions, reshapes, Python glue) even while other
-processes come and go. Replaying a layer right after all the others also leaves the caches about
-as cold as they are in the real forward pass.
+over rounds. Interleaving the rounds means a layer's samples and the whole model's are drawn under
+the same load, so on one thread, or on an idle machine, the per-layer times add up to the
+whole-model time (minus what no leaf module does: residual additions, reshapes, Python glue) even
+while other processes come and go. Not so with several threads on cores other processes also use:
+at every kernel's barrier OpenMP threads spin-wait for one that lost its core, and the whole model
+(hundreds of kernels back to back) can take many times its layers' sum (measured: 54.8 ms against
+5.2 ms, 2 threads on 2 loaded cores); :func:`sepconv.profile.report.ratio_warning` says so in the
+report. Replaying a layer right after all the others also leaves the caches about as cold as they
+are in the real forward pass.
 
 Example::
 

@@ -71,7 +71,7 @@ def profile_model(
     step: Step | None = None,
 ) -> Profile:
     """Profile ``model`` on a random input of ``input_shape`` (per layer at that shape) and each
-    backend at batch ``input_shape[0]`` and ``batch``, on ``threads`` threads (default: torch's).
+    backend at batch 1, ``input_shape[0]`` and ``batch``, on ``threads`` threads (default: torch's).
 
     ``budget_s`` caps the seconds spent timing (half for the layers, half for the backends; each
     still makes at least 5 timed calls); None makes exactly ``repeats``. ``machine`` defaults to the
@@ -95,7 +95,7 @@ def profile_model(
         half = None if budget_s is None else budget_s / 2
         layers = time_layers(model, x, [row.name for row in cost.layers], repeats, warmup, half,
                              advance=step("timing each layer", warmup + repeats))
-        batches = sorted({shape[0], batch})
+        batches = sorted({1, shape[0], batch})  # the issue: latency at batch 1 and at --batch, always
         rows = time_backends(model, shape, backends, batches, repeats, warmup, threads, half,
                              advance=step("timing the whole model", len(backends) * len(batches)))
     return Profile(
