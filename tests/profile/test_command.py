@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
+import re
 import subprocess
 import sys
 import time
 
 import pytest
+from rich.console import Console
 
 from sepconv import cli
 from sepconv.cost import analyze
 from sepconv.models.spec import load_model_spec
 from sepconv.profile.machine import cache_path
+from sepconv.profile.report import machine_dict
 
 SMALL = "mobilenet_v2:width_mult=0.35,num_classes=10"
 
@@ -40,7 +44,7 @@ def test_outputs(capsys, tmp_path, cached_machine):
                              "--json", str(out_json), "--plot", str(out_png), "--html", str(out_html))
     assert code == 0, err
     for title in ("Per layer", "By kind: share of MACs against share of time", "Whole model per backend",
-                  "peak 100.0 GFLOP/s", "sepconv profile --remeasure --threads 1"):
+                  "peak 100.0 GFLOP/s", "sepconv profile --machine-only --remeasure --threads 1"):
         assert title in out
     assert f"wrote {out_json}" in err and "machine measured" not in err
     doc = json.loads(out_json.read_text())
@@ -73,6 +77,81 @@ def test_remeasure_measures_and_caches(capsys, monkeypatch, cached_machine):
                            "--repeats", "1", "--warmup", "0", "--remeasure")
     assert code == 0 and calls == [1]
     assert f"machine measured and cached in {cache_path(1)}" in err
+
+
+def test_machine_only_measures_the_ceilings_and_nothing_else(capsys, monkeypatch, cached_machine):
+    """README's re-measure command (the JSON's remeasure_command) measures the machine alone."""
+    from sepconv.models import spec
+    from sepconv.profile import machine as machine_mod, profiler
+
+    calls = []
+    monkeypatch.setattr(machine_mod, "measure_machine", lambda threads: calls.append(threads) or cached_machine)
+    monkeypatch.setattr(spec, "load_model_spec", lambda *a: pytest.fail("--machine-only loaded a model"))
+    monkeypatch.setattr(profiler, "profile_model", lambda *a, **k: pytest.fail("--machine-only profiled"))
+    code, out, err = run_cli(capsys, "profile", "--machine-only", "--threads", "1")
+    assert code == 0 and calls == [] and "machine measured" not in err  # the cache is shown
+    assert out.startswith("Machine: test CPU, 1 threads") and "Per layer" not in out
+    command = machine_dict(cached_machine)["remeasure_command"]
+    code, out, err = run_cli(capsys, *command.split()[1:])
+    assert code == 0 and calls == [1] and f"machine measured and cached in {cache_path(1)}" in err
+    assert f"(re-measure: {command})" in out
+
+
+@pytest.mark.parametrize("argv", [["--json", "m.json"], ["--plot", "m.png"], ["mobilenet_v1"],
+                                  ["--input", "1x3x32x32"]])
+def test_machine_only_refuses_what_needs_a_profile(capsys, cached_machine, argv):
+    code, out, err = run_cli(capsys, "profile", "--machine-only", *argv)
+    assert code == 2 and out == "" and err.count("\n") == 1 and "--machine-only measures the machine alone" in err
+
+
+@pytest.mark.parametrize("option, path", [("--plot", "p.png"), ("--html", "p.html")])
+def test_charts_without_matplotlib_fail_before_measuring(capsys, monkeypatch, cached_machine, option, path):
+    from sepconv.profile import profiler
+
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # import matplotlib raises ImportError
+    monkeypatch.setattr(profiler, "profile_model", lambda *a, **k: pytest.fail("measured before refusing"))
+    code, out, err = run_cli(capsys, "profile", SMALL, option, path)
+    assert code == 2 and out == ""
+    assert err == f"sepconv: error: {option[2:]}={path!r} needs matplotlib: pip install 'sepconv[plot]'\n"
+
+
+def test_sweep_plot_without_matplotlib_fails_before_measuring(capsys, monkeypatch):
+    from sepconv.profile import sweep
+
+    monkeypatch.setitem(sys.modules, "matplotlib", None)
+    monkeypatch.setattr(sweep, "sweep_layer", lambda *a, **k: pytest.fail("measured before refusing"))
+    code, out, err = run_cli(capsys, "compare", "--sweep", "kernel=1,3", "--plot", "s.png")
+    assert code == 2 and "plot='s.png' needs matplotlib" in err
+
+
+def test_progress_bar_shows_every_stage_and_its_total(capsys, monkeypatch, cached_machine):
+    """The bar, drawn on a terminal: every stage's label, and each counted stage at its total
+    (3 rounds of layers; 2 backends x batches 1 and 2 of the whole model)."""
+    from sepconv.profile import command
+
+    screen = io.StringIO()
+    console = Console(file=screen, force_terminal=True, width=160, color_system=None)
+    monkeypatch.setattr(command, "stderr_console", lambda: console)
+    code, _, _ = run_cli(capsys, "profile", SMALL, "--input", "1x3x32x32", "--batch", "2", "--threads", "1",
+                         "--repeats", "3", "--warmup", "0", "--budget", "0", "--backend", "channels_last")
+    assert code == 0
+    drawn = screen.getvalue()
+    for label in ("loading the model", "the machine's peak GFLOP/s and GB/s (1 threads)", "timing each layer",
+                  "timing the whole model"):
+        assert label in drawn, label
+    assert re.search(r"timing each layer\s.*\b3/3\b", drawn)
+    assert re.search(r"timing the whole model\s.*\b4/4\b", drawn)
+
+
+def test_progress_is_silent_off_a_terminal():
+    from sepconv.profile.command import _progress
+
+    screen = io.StringIO()
+    with _progress(Console(file=screen, force_terminal=False)) as step:
+        advance = step("timing each layer", 2)
+        advance()
+        advance()
+    assert screen.getvalue() == ""
 
 
 @pytest.mark.parametrize("argv, message", [

@@ -35,7 +35,7 @@ def test_keys_and_units(doc, small_net):
     assert set(doc["model"]) == {"spec", "description", "params", "macs", "flops", "bytes"}
     assert {"peak_gflops_per_s", "bandwidth_gb_per_s", "ridge_flops_per_byte", "cpu", "threads", "torch_version",
             "measured_at", "remeasure_command", "busy"} <= set(doc["machine"])
-    assert doc["machine"]["remeasure_command"] == "sepconv profile --remeasure --threads 1"
+    assert doc["machine"]["remeasure_command"] == "sepconv profile --machine-only --remeasure --threads 1"
     assert {"repeats", "warmup", "statistic", "layers_time_ms", "model_time_ms", "layers_to_model_ratio",
             "budget_s", "load_average", "cores", "busy"} == set(doc["timing"])
     cost_keys = set(analyze(small_net, (1, 3, 32, 32)).layers[0].to_dict())

@@ -3,10 +3,12 @@
     sepconv profile [MODEL] [--input 1x3x224x224] [--batch N]
                     [--backend eager|channels_last|compile|onnxruntime|all] [--threads T]
                     [--json FILE] [--plot FILE.png] [--html FILE.html] [--remeasure]
+    sepconv profile --machine-only [--remeasure] [--threads T]
 
 MODEL (default ``mobilenet_v2``) is a registered name with arguments, ``package.module:callable``
 or a sepconv ``.safetensors`` checkpoint (:func:`sepconv.models.spec.load_model_spec`). Tables go
-to stdout, the progress bar and the names of written files to stderr.
+to stdout, the progress bar and the names of written files to stderr. ``--machine-only`` prints
+the machine's roofline ceilings (cached, or measured with ``--remeasure``) and profiles no model.
 
 Example::
 
@@ -23,7 +25,7 @@ from contextlib import contextmanager
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-__all__ = ["parse_shape", "register", "run"]
+__all__ = ["parse_shape", "register", "run", "stderr_console"]
 
 DEFAULT_MODEL = "mobilenet_v2"
 
@@ -77,6 +79,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--html", default=None, metavar="FILE.html", help="write one self-contained HTML report")
     p.add_argument("--remeasure", action="store_true",
                    help="measure the machine's peak GFLOP/s and GB/s again instead of using the cache")
+    p.add_argument("--machine-only", action="store_true",
+                   help="print the machine's ceilings for --threads (cached, or measured with --remeasure) and "
+                        "stop: no model is loaded or timed")
     p.set_defaults(func=run)
 
 
@@ -85,6 +90,7 @@ def run(args: argparse.Namespace) -> int:
     from ..models.spec import default_input_shape, load_model_spec
     from .backends import parse_backends
     from .machine import cache_path
+    from .plot import require_matplotlib
     from .profiler import profile_model
     from .report import print_report, to_dict, write_json
 
@@ -102,11 +108,20 @@ def run(args: argparse.Namespace) -> int:
         path = getattr(args, option)
         if path is not None and not path.lower().endswith(suffixes):
             raise ValueError(f"{option}={path!r} must end in {' or '.join(suffixes)}")
+        if path is not None:
+            require_matplotlib(option, path)  # before minutes of measuring, not after
+    if args.machine_only:
+        given = [f"--{name}" for name in ("json", "plot", "html") if getattr(args, name) is not None]
+        if given or args.model != DEFAULT_MODEL or args.input is not None:
+            raise ValueError(f"--machine-only measures the machine alone; it takes no "
+                             f"{', '.join(given) or 'MODEL or --input'} (only --threads and --remeasure)")
 
     import torch
 
     threads = args.threads or torch.get_num_threads()
-    err = Console(stderr=True)
+    err = stderr_console()
+    if args.machine_only:
+        return _machine_only(threads, args.remeasure, err)
     with _progress(err) as step:
         done = step("loading the model", None)
         model, description = load_model_spec(args.model)
@@ -136,10 +151,34 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+def stderr_console() -> Console:
+    """Where the progress bar and the notes go (a function, so that tests can catch the bar)."""
+    return Console(stderr=True)
+
+
+def _machine_only(threads: int, remeasure: bool, err: Console) -> int:
+    """``sepconv profile --machine-only [--remeasure]``: the ceilings, and nothing else."""
+    from .machine import cache_path, machine_profile
+    from .report import machine_dict, machine_line, stdout_console
+
+    measured = remeasure or not cache_path(threads).is_file()
+    with _progress(err) as step:
+        done = step(f"the machine's peak GFLOP/s and GB/s ({threads} threads)", None)
+        machine = machine_profile(threads, remeasure=remeasure)
+        done()
+    stdout_console().print(f"[bold]Machine[/bold]: {machine_line({'machine': machine_dict(machine)})}",
+                           highlight=False, soft_wrap=True)
+    if measured:
+        err.print(f"machine measured and cached in {cache_path(threads)}", highlight=False, soft_wrap=True)
+    return 0
+
+
 @contextmanager
 def _progress(console: Console) -> Iterator[Callable[[str, int | None], Callable[[], None]]]:
     """A rich progress bar on stderr; yields ``step(label, total) -> advance``. A stage with
-    ``total=None`` shows a spinner and ``advance()`` ends it. Silent when stderr is no terminal."""
+    ``total=None`` shows a spinner and ``advance()`` ends it. Every new stage and step is drawn at
+    once (not only at the next timed refresh), so no stage goes unseen. Silent when stderr is no
+    terminal."""
     columns = (SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                TimeElapsedColumn())
     with Progress(*columns, console=console, transient=True, disable=not console.is_terminal) as progress:
@@ -150,7 +189,10 @@ def _progress(console: Console) -> Iterator[Callable[[str, int | None], Callable
                 progress.update(task, visible=False)
             task = progress.add_task(label, total=total)
             current[:] = [task]
-            return lambda: progress.advance(task) if total is not None else progress.update(task, visible=False)
+            progress.refresh()
+            if total is None:
+                return lambda: progress.update(task, visible=False, refresh=True)
+            return lambda: progress.update(task, advance=1, refresh=True)
 
         yield step
     sys.stderr.flush()

@@ -8,7 +8,8 @@ not the MAC count, is why depthwise layers run far below the machine's GEMM peak
 
 Both ceilings are measured by micro-benchmarks (under two seconds together) with the thread count
 the profile uses, on first use, and cached as JSON per machine, thread count and torch version in
-``$SEPCONV_CACHE`` (default ``~/.cache/sepconv``); ``sepconv profile --remeasure`` measures again.
+``$SEPCONV_CACHE`` (default ``~/.cache/sepconv``); ``sepconv profile --machine-only --remeasure``
+measures them again (and nothing else).
 
 Example::
 
@@ -41,7 +42,7 @@ __all__ = ["GEMM_SIZES", "STREAM_BYTES", "Machine", "cache_path", "cpu_name", "c
 
 GEMM_SIZES = (1024, 2048)  # square fp32 torch.mm; 1024 already reaches the BLAS peak on small CPUs
 STREAM_BYTES = 64 * 2**20  # per operand of torch.add(a, b, out=c): 192 MiB touched, far beyond caches
-REMEASURE = "sepconv profile --remeasure"
+REMEASURE = "sepconv profile --machine-only --remeasure"
 
 
 @dataclass(frozen=True)

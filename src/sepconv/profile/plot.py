@@ -24,7 +24,7 @@ from typing import Any
 
 from ..checkpoint import atomic_write
 
-__all__ = ["KIND_COLORS", "figure", "new_figure", "png_bytes", "save_plot"]
+__all__ = ["KIND_COLORS", "figure", "new_figure", "png_bytes", "require_matplotlib", "save_plot"]
 
 # One colour per cost-model kind (matplotlib's tab10), the same in every chart.
 KIND_COLORS = {
@@ -32,6 +32,15 @@ KIND_COLORS = {
     "spatial": "#8c564b", "linear": "#ff7f0e", "norm": "#7f7f7f", "activation": "#bcbd22", "pool": "#17becf",
     "other": "#e377c2",
 }
+
+
+def require_matplotlib(option: str, path: str | Path) -> None:
+    """A ValueError naming ``--option`` when matplotlib, which draws the charts, is not installed:
+    the commands call it before measuring, so a missing extra costs no wasted minutes."""
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        raise ValueError(f"{option}={str(path)!r} needs matplotlib: pip install 'sepconv[plot]'") from None
 
 
 def new_figure(size: tuple[float, float]):  # noqa: ANN201 - matplotlib is an optional extra

@@ -33,6 +33,7 @@ from rich.console import Console
 from rich.table import Table
 
 from ..checkpoint import atomic_write
+from .plot import require_matplotlib
 from .report import stdout_console
 
 __all__ = ["PARAMETERS", "extend_compare", "parse_sweep", "save_sweep_plot", "sweep_layer", "sweep_table"]
@@ -184,6 +185,8 @@ def _run(compare_run: Callable[[argparse.Namespace], int], args: argparse.Namesp
 
     if args.plot is not None and not args.plot.lower().endswith(".png"):
         raise ValueError(f"plot={args.plot!r} must end in .png")
+    if args.plot is not None:
+        require_matplotlib("plot", args.plot)
     config = {name: getattr(args, name) for name in inspect.signature(compare_layer).parameters if hasattr(args, name)}
     parameter, values = parse_sweep(args.sweep, config)
     doc = sweep_layer(parameter, values, **config)
