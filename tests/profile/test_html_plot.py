@@ -61,13 +61,14 @@ def test_page_renders_in_headless_chromium(doc, tmp_path):
 
     html = save_html(doc, tmp_path / "report.html")
     shot = tmp_path / "shot.png"
-    subprocess.run(
+    done = subprocess.run(
         [_chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
          "--disable-background-networking", "--disable-component-update", "--disable-sync",
          f"--user-data-dir={tmp_path / 'profile'}", f"--screenshot={shot}", "--window-size=1280,2000",
          html.resolve().as_uri()],
-        capture_output=True, timeout=120, check=False)
-    assert shot.is_file() and shot.read_bytes()[:8] == PNG
+        capture_output=True, text=True, errors="replace", timeout=120, check=False)
+    said = f"chromium exited {done.returncode}; its stderr ends:\n{done.stderr[-3000:]}"
+    assert shot.is_file() and shot.read_bytes()[:8] == PNG, said
     pixels = matplotlib.image.imread(shot)
     assert pixels.shape[:2] == (2000, 1280)
     assert float(np.var(pixels[..., :3])) > 1e-3  # text, tables and the chart, not a blank page
