@@ -1,5 +1,6 @@
 """Separation demonstration (GitHub issue 8): a trained standard-conv MobileNetV1, separated in
-closed form at depth multipliers 1, 2 and 4 -- what it costs in accuracy and gains in speed.
+closed form at depth multipliers 1, 2 and 4 (and, for contrast, spatially k x 1 + 1 x k at rank 24) --
+what it costs in accuracy and gains in speed.
 
 One run, one table:
 
@@ -66,6 +67,8 @@ def main() -> int:
     ap.add_argument("--epochs", type=int, default=10, help="training epochs of the standard model (default 10)")
     ap.add_argument("--finetune", type=int, default=2, help="distillation epochs per separated model (default 2)")
     ap.add_argument("--multipliers", default="1,2,4", help="depth multipliers (default 1,2,4)")
+    ap.add_argument("--spatial-ranks", default="24",
+                    help="ranks r of k x 1 + 1 x k spatial separation, for contrast ('' for none; default 24)")
     ap.add_argument("--lr", type=float, default=0.01, help="fine-tune learning rate (default 0.01)")
     ap.add_argument("--threads", type=int, default=1, help="torch threads for timing (default 1)")
     ap.add_argument("--rounds", type=int, default=10, help="timing rounds (default 10, 10 calls each)")
@@ -73,6 +76,7 @@ def main() -> int:
     ap.add_argument("--json", type=Path, default=None, help="also write the results here")
     args = ap.parse_args()
     multipliers = [int(v) for v in args.multipliers.split(",")]
+    ranks = [int(v) for v in args.spatial_ranks.split(",") if v]
     began = time.perf_counter()
 
     print(f"training {MODEL} {KWARGS} on {DATA} at {SIZE} px for {args.epochs} epochs", file=sys.stderr)
@@ -83,10 +87,12 @@ def main() -> int:
     calibration = distill.calibration(256)
     rows = [{"model": "standard conv (trained)", "d": None, "acc_trained": distill.accuracy(teacher)}]
     models = {rows[0]["model"]: teacher}
-    for d in multipliers:
-        print(f"separating at d={d}", file=sys.stderr)
-        student, report = separate(teacher, depth_multiplier=d, layers=body, calibration=calibration)
-        row = {"model": f"depthwise-separable d={d}", "d": d, "acc_separated": distill.accuracy(student),
+    forms = [(f"depthwise-separable d={d}", d, {"to": "depthwise", "depth_multiplier": d}) for d in multipliers]
+    forms += [(f"spatial 3x1+1x3 r={r}", r, {"to": "spatial", "rank": r}) for r in ranks]
+    for label, d, how in forms:
+        print(f"separating: {label}", file=sys.stderr)
+        student, report = separate(teacher, layers=body, calibration=calibration, **how)
+        row = {"model": label, "d": d, "form": how["to"], "acc_separated": distill.accuracy(student),
                "output_error": report.output_error,
                "weight_error_mean": statistics.mean(r.weight_error for r in report.separated)}
         recalibrate_bn(student, calibration)
