@@ -141,15 +141,25 @@ FORWARD_IDS = [f"{b.func.__name__}-{i}" for i, (b, _) in enumerate(FORWARD)]
 
 @pytest.mark.parametrize("build, channels", FORWARD, ids=FORWARD_IDS)
 def test_forward_wrong_channel_count_names_expected_and_received(build, channels):
-    expected = rf"expected {channels} input channels, got 3 \(input shape \(2, 3, 5, 5\)\)"
+    """The message names the class called, not the inner conv that met the input first."""
+    expected = rf"^{build.func.__name__}: expected {channels} input channels, got 3 \(input shape \(2, 3, 5, 5\)\)"
     with pytest.raises(ValueError, match=expected):
         build()(torch.randn(2, 3, 5, 5))
 
 
 @pytest.mark.parametrize("build, channels", FORWARD, ids=FORWARD_IDS)
 def test_forward_three_d_input_is_refused(build, channels):
-    with pytest.raises(ValueError, match=rf"input must be 4-D \(B, C, H, W\), got shape \({channels}, 5, 5\)"):
+    expected = rf"^{build.func.__name__}: input must be 4-D \(B, C, H, W\), got shape \({channels}, 5, 5\)"
+    with pytest.raises(ValueError, match=expected):
         build()(torch.randn(channels, 5, 5))
+
+
+def test_composite_keeps_other_value_errors():
+    """Only a wrong input is renamed; any other ValueError from inside passes through unchanged."""
+    block = InvertedResidual(8, 8, 8)
+    block.se = GlobalDepthwiseConv2d(8, 5)  # refuses a map of another size
+    with pytest.raises(ValueError, match=r"^GlobalDepthwiseConv2d: expected a 5x5 feature map, got 4x4"):
+        block(torch.randn(1, 8, 4, 4))
 
 
 def test_channel_shuffle_input_checks():

@@ -6,8 +6,9 @@ surfaces as a traceback from deep inside torch (DESIGN.md, style rule 6).
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import Any, TypeVar
 
 import torch
 
@@ -15,6 +16,14 @@ import torch
 def positive_int(name: str, value: Any) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise ValueError(f"{name}={value!r} must be a positive integer")
+    return value
+
+
+def boolean(name: str, value: Any) -> bool:
+    """A real ``bool``: ``"no"`` or ``1`` are refused rather than read as truthy (a command-line spec
+    gives ``true``/``false``, which :func:`sepconv.models.parse_spec` turns into bools)."""
+    if not isinstance(value, bool):
+        raise ValueError(f"{name}={value!r} must be True or False")
     return value
 
 
@@ -72,3 +81,31 @@ def input_channels(x: torch.Tensor, expected: int, where: str) -> None:
             f"{where}: expected {expected} input channels, got {x.shape[1]} "
             f"(input shape {tuple(x.shape)})"
         )
+
+
+Forward = TypeVar("Forward", bound=Callable[..., Any])
+
+
+def reports_input_channels(forward: Forward) -> Forward:
+    """Decorate a composite module's ``forward`` so that a wrong input reports the class the user
+    called (``InvertedResidual: expected 24 input channels, got 16``), not the inner ``Conv2d``
+    that met it first.
+
+    The module's ``in_channels`` is compared with the input only when a ``ValueError`` is already
+    on its way out, so a correct forward pass pays for one function call and an exception-table
+    entry, nothing more; any other ``ValueError`` propagates unchanged.
+    """
+
+    @functools.wraps(forward)
+    def checked(self: torch.nn.Module, x: torch.Tensor, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return forward(self, x, *args, **kwargs)
+        except ValueError:
+            if isinstance(x, torch.Tensor):
+                try:
+                    input_channels(x, self.in_channels, type(self).__name__)
+                except ValueError as named:
+                    raise named from None
+            raise
+
+    return checked  # type: ignore[return-value]

@@ -7,7 +7,7 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
-from ._check import divides, input_channels, int_pair, optional_callable, positive_int
+from ._check import divides, input_channels, int_pair, optional_callable, positive_int, reports_input_channels
 from .padding import Padding, resolve_padding, tf_same_pad
 
 ModuleFactory = Callable[..., nn.Module]
@@ -102,5 +102,6 @@ class ConvNormAct(nn.Module):
         self.act = build(act_layer)
         self.in_channels, self.out_channels = in_channels, out_channels
 
+    @reports_input_channels
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.act(self.norm(self.conv(x)))  # (B, out, H/s, W/s)

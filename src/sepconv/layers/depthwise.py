@@ -11,7 +11,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ._check import input_channels, int_pair, optional_callable, positive_int
+from ._check import input_channels, int_pair, optional_callable, positive_int, reports_input_channels
 from .conv import Conv2d, ModuleFactory, build
 from .padding import Padding
 
@@ -98,6 +98,7 @@ class SeparableConv2d(nn.Module):
         self.pw = PointwiseConv2d(mid, out_channels, bias=bias)
         self.in_channels, self.out_channels = in_channels, out_channels
 
+    @reports_input_channels
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.dw(x)  # (B, C*d, H/s, W/s)
         x = self.mid_act(self.mid_norm(x))

@@ -10,7 +10,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ._check import four_d, input_channels, positive_int
+from ._check import four_d, positive_int, reports_input_channels
 from .conv import Conv2d
 from .padding import Padding
 
@@ -46,6 +46,12 @@ class ChannelShuffle(nn.Module):
 class GroupedConv2d(nn.Module):
     """A ``k x k`` conv in ``groups`` independent groups (``conv``), optionally then a shuffle.
 
+    Krizhevsky et al. 2012 (AlexNet's two groups); Xie et al. 2017, *ResNeXt*; Zhang et al. 2018,
+    *ShuffleNet*, Section 3.1 and Fig. 1: each group maps ``in_channels / groups`` inputs to
+    ``out_channels / groups`` outputs, so the conv has ``1/groups`` of a standard conv's parameters
+    and MACs; ``shuffle=True`` appends ShuffleNet's :class:`ChannelShuffle` so that a following
+    grouped conv sees every group.
+
     Example::
 
         >>> GroupedConv2d(64, 128, 3, groups=4, shuffle=True)(torch.zeros(1, 64, 28, 28)).shape
@@ -69,6 +75,6 @@ class GroupedConv2d(nn.Module):
         self.shuffle = ChannelShuffle(groups) if shuffle else nn.Identity()
         self.in_channels, self.out_channels, self.groups = in_channels, out_channels, groups
 
+    @reports_input_channels
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        input_channels(x, self.in_channels, type(self).__name__)
         return self.shuffle(self.conv(x))  # (B, N, H/s, W/s)

@@ -11,13 +11,18 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ._check import divides, positive_int
+from ._check import divides, positive_int, reports_input_channels
 from .conv import Conv2d
 from .padding import Padding
 
 
 class SegmentedSeparableConv2d(nn.Module):
     """``pw`` (1x1, M -> N) then ``spatial`` (``k x k``, N -> N in ``segments`` groups).
+
+    Chollet 2017, *Xception*, Section 1.2 and Fig. 4: ``segments=1`` is a regular ``k x k`` conv
+    after a 1x1 (the Inception reading), ``segments=out_channels`` the "extreme" version, a
+    depthwise-separable conv with its two operations in the reverse order; values in between are
+    the intermediate points of the spectrum.
 
     Example::
 
@@ -43,6 +48,7 @@ class SegmentedSeparableConv2d(nn.Module):
         self.spatial = Conv2d(out_channels, out_channels, kernel_size, stride, padding, groups=segments, bias=bias)
         self.in_channels, self.out_channels, self.segments = in_channels, out_channels, segments
 
+    @reports_input_channels
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.pw(x)  # (B, N, H, W)
         return self.spatial(x)  # (B, N, H/s, W/s)
