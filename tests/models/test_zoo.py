@@ -6,7 +6,7 @@ import pytest
 import torch
 
 import sepconv
-from sepconv.models import create_model, list_models, model_entry
+from sepconv.models import create_model, list_models, model_entry, parse_spec
 
 # The zoo's own models (test modules elsewhere may register small models of their own).
 MODELS = [n for n in list_models() if model_entry(n).fn.__module__.startswith("sepconv.models.")]
@@ -60,6 +60,12 @@ def test_features_only_strides_and_channels(name):
     with torch.no_grad():
         two = picked(torch.randn(1, 3, size, size))
     assert [m.shape[1] for m in two] == [info[1].channels, info[-1].channels]
+    # a backbone has no head: forward_features returns the same list as forward (timm's convention)
+    x = torch.randn(1, 3, size, size)
+    with torch.no_grad():
+        feats = picked.forward_features(x)
+        assert isinstance(feats, list)
+        assert all(torch.equal(a, b) for a, b in zip(feats, picked(x), strict=True))
 
 
 @pytest.mark.parametrize("name", MODELS)
@@ -95,6 +101,18 @@ def test_eval_mode_is_deterministic(name):
 
 
 @pytest.mark.parametrize("name", MODELS)
+def test_drop_rate_is_used_in_training_only(name):
+    x = torch.randn(2, 3, 64, 64)
+    plain = make(name, drop_rate=0.0, num_classes=7).train()
+    assert torch.equal(plain(x), plain(x))  # train mode is deterministic without dropout ...
+    model = make(name, drop_rate=0.2, num_classes=7).train()
+    assert not torch.equal(model(x), model(x))  # ... so dropout is what makes these differ
+    model.eval()
+    with torch.no_grad():
+        assert torch.equal(model(x), model(x))
+
+
+@pytest.mark.parametrize("name", MODELS)
 def test_bad_arguments_are_value_errors(name):
     with pytest.raises(ValueError, match="num_classes=-1"):
         create_model(name, num_classes=-1)
@@ -102,8 +120,18 @@ def test_bad_arguments_are_value_errors(name):
         create_model(name, in_chans=0)
     with pytest.raises(ValueError, match="not_an_argument"):
         create_model(name, not_an_argument=1)
-    with pytest.raises(ValueError, match="out_indices"):
+    with pytest.raises(ValueError, match=r"out_indices=\(9,\): 9 is out of range; out_indices must be"):
         create_model(name, features_only=True, out_indices=(9,))
+    with pytest.raises(ValueError, match=r"out_indices=3 must be a non-empty sequence of ints, each indexing one of"):
+        create_model(name, features_only=True, out_indices=3)
+    with pytest.raises(ValueError, match=r"out_indices='13' must be a non-empty sequence of ints"):
+        create_model(name, features_only=True, out_indices="13")
+    with pytest.raises(ValueError, match=r"out_indices=\(\) must be a non-empty sequence"):
+        create_model(name, features_only=True, out_indices=())
+    with pytest.raises(ValueError, match=r"out_indices=\(0, 1.5\): 1.5 is out of range"):
+        create_model(name, features_only=True, out_indices=(0, 1.5))
+    with pytest.raises(ValueError, match="features_only='no' must be True or False"):
+        create_model(name, features_only="no")
 
 
 def test_unknown_model_suggests_close_names():
@@ -111,10 +139,17 @@ def test_unknown_model_suggests_close_names():
         create_model("mobilenet_v2x")
 
 
-def test_wrong_input_channels_named():
-    model = make("mobilenet_v2")
-    with pytest.raises(ValueError, match="expected 3 input channels, got 1"):
+@pytest.mark.parametrize("name", MODELS)
+def test_wrong_input_channels_named(name):
+    """The error names the model called, not the stem's inner Conv2d."""
+    model = make(name)
+    cls = type(model).__name__
+    with pytest.raises(ValueError, match=rf"^{cls}: expected 3 input channels, got 1"):
         model(torch.randn(1, 1, 64, 64))
+    with pytest.raises(ValueError, match=rf"^{cls}: expected 3 input channels, got 1"):
+        model.forward_features(torch.randn(1, 1, 64, 64))
+    with pytest.raises(ValueError, match=rf"^{cls}: input must be 4-D"):
+        model(torch.randn(3, 64, 64))
 
 
 def test_width_mult_validated():
@@ -124,6 +159,33 @@ def test_width_mult_validated():
         create_model("mobilenet_v1", conv="depthwise")
     with pytest.raises(ValueError, match="rounding='keras'"):
         create_model("mobilenet_v3_large", rounding="keras")
+
+
+@pytest.mark.parametrize("name, narrowest", [("mobilenet_v1", 32), ("mobilenet_v2", 16), ("mobilenet_v3_large", 16),
+                                             ("mobilenet_v3_small", 16)])
+def test_width_mult_too_small_is_refused(name, narrowest):
+    with pytest.raises(ValueError, match=rf"width_mult=0.01 must be at least 1/{narrowest}"):
+        create_model(name, width_mult=0.01)
+    create_model(name, width_mult=1 / narrowest)  # the narrowest layer keeps exactly one channel
+
+
+@pytest.mark.parametrize("value", ["yes", 1, None])
+def test_minimalistic_must_be_a_bool(value):
+    with pytest.raises(ValueError, match=rf"minimalistic={value!r} must be True or False"):
+        create_model("mobilenet_v3_small", minimalistic=value)
+
+
+def test_command_line_specs_give_bools_and_strings():
+    from sepconv.models.spec import load_model_spec
+
+    assert parse_spec("mobilenet_v3_small:minimalistic=true,features_only=True") == (
+        "mobilenet_v3_small", {"minimalistic": True, "features_only": True})
+    assert parse_spec("mobilenet_v1:conv=standard,width_mult=0.50") == (
+        "mobilenet_v1", {"conv": "standard", "width_mult": 0.5})
+    model, _ = load_model_spec("mobilenet_v2:features_only=true,out_indices=[1,2]")
+    assert model.features_only and len(model.feature_info) == 2
+    with pytest.raises(ValueError, match="features_only='no' must be True or False"):
+        load_model_spec("mobilenet_v2:features_only=no")
 
 
 def test_entries_carry_paper_and_input_size():

@@ -14,7 +14,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from ..layers._check import one_of, positive_int
+from ..layers._check import boolean, one_of, positive_int, reports_input_channels
 
 ACTIVATIONS = {"relu": nn.ReLU, "relu6": nn.ReLU6, "hardswish": nn.Hardswish, "prelu": nn.PReLU}
 
@@ -49,9 +49,14 @@ def check_common(num_classes: int, in_chans: int, drop_rate: float) -> None:
         raise ValueError(f"drop_rate={drop_rate!r} must be in [0, 1)")
 
 
-def check_width(width_mult: float) -> float:
+def check_width(width_mult: float, narrowest: int) -> float:
+    """``width_mult`` as a float; ``narrowest`` is the table's narrowest layer, which must keep at
+    least one channel before any rounding (below that the multiplier no longer scales anything)."""
     if isinstance(width_mult, bool) or not isinstance(width_mult, (int, float)) or width_mult <= 0:
         raise ValueError(f"width_mult={width_mult!r} must be a positive number")
+    if width_mult * narrowest < 1:
+        raise ValueError(f"width_mult={width_mult!r} must be at least 1/{narrowest} = {1 / narrowest:.4g}: "
+                         f"the narrowest layer ({narrowest} channels) must keep one channel")
     return float(width_mult)
 
 
@@ -65,10 +70,13 @@ class ConvNet(nn.Module):
 
     Subclasses build ``self.stem`` and ``self.blocks`` (an ``nn.Sequential``), give the output
     stride and channels of each of ``[stem, *blocks]`` to :meth:`init_features`, and define
-    ``forward_features``; :meth:`init_head` builds the common pool-dropout-linear head, which
-    families with another head replace along with ``forward_head``. With ``features_only=True`` the head is dropped and
-    ``forward`` returns the last map at each stride (``feature_info`` lists them), selected by
-    ``out_indices``.
+    ``_forward_features`` (stem -> blocks -> last conv); :meth:`init_head` builds the common
+    pool-dropout-linear head, which families with another head replace along with ``forward_head``.
+
+    With ``features_only=True`` the head is dropped and, as in timm, ``forward`` returns the last
+    map at each stride (``feature_info`` lists them), selected by ``out_indices``;
+    ``forward_features`` returns that same list, since such a backbone has no single last map
+    (its final conv belongs to the dropped head).
     """
 
     stem: nn.Module
@@ -82,18 +90,23 @@ class ConvNet(nn.Module):
         features_only: bool,
         out_indices: Sequence[int] | None,
     ) -> None:
+        boolean("features_only", features_only)
         names = ["stem"] + [f"blocks.{i}" for i in range(len(self.blocks))]
         last_at_stride: dict[int, int] = {}
         for i, s in enumerate(strides):
             last_at_stride[s] = i
         taps = sorted(last_at_stride.values())
         every = [FeatureInfo(names[i], strides[i], channels[i]) for i in taps]
+        rule = (f"must be a non-empty sequence of ints, each indexing one of the {len(every)} feature levels "
+                f"(0 to {len(every) - 1}; negative indices count from the end)")
         if out_indices is None:
             out_indices = tuple(range(len(every)))
+        if isinstance(out_indices, (str, bytes)) or not isinstance(out_indices, Sequence) or not out_indices:
+            raise ValueError(f"out_indices={out_indices!r} {rule}")
         out_indices = tuple(out_indices)
         for i in out_indices:
             if isinstance(i, bool) or not isinstance(i, int) or not -len(every) <= i < len(every):
-                raise ValueError(f"out_indices={out_indices!r}: each must index one of {len(every)} feature levels")
+                raise ValueError(f"out_indices={out_indices!r}: {i!r} is out of range; out_indices {rule}")
         chosen = sorted({i % len(every) for i in out_indices})
         self.features_only = bool(features_only)
         self.feature_info = [every[i] for i in chosen] if features_only else every
@@ -121,10 +134,27 @@ class ConvNet(nn.Module):
         x = self.head_drop(x)
         return x if pre_logits else self.classifier(x)  # (B, num_classes)
 
+    @property
+    def in_channels(self) -> int:
+        """The input channels the stem expects (``in_chans``)."""
+        return next(m for m in self.stem.modules() if isinstance(m, nn.Conv2d)).in_channels
+
+    def _forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    @reports_input_channels
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor | list[torch.Tensor]:
+        """The map the head reads, ``(B, num_features or last width, H/32, W/32)``; for a
+        ``features_only`` backbone the list of maps ``forward`` returns."""
+        if self.features_only:
+            return self.feature_maps(x)
+        return self._forward_features(x)
+
+    @reports_input_channels
     def forward(self, x: torch.Tensor) -> torch.Tensor | list[torch.Tensor]:
         if self.features_only:
             return self.feature_maps(x)
-        return self.forward_head(self.forward_features(x))
+        return self.forward_head(self._forward_features(x))
 
 
 def drop_head(model: ConvNet, *names: str) -> None:

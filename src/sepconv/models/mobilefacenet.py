@@ -15,27 +15,17 @@ MACs at 112 px: 0.6% more parameters than "0.99M" read literally, 0.02% fewer MA
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 import torch
 from torch import nn
 
-from ..layers import ConvNormAct, GlobalDepthwiseConv2d, InvertedResidual
+from ..layers import ConvNormAct, GlobalDepthwiseConv2d
 from ..layers._check import positive_int
 from ._base import ConvNet, batch_norm, check_common, classifier, cumulative, drop_head
+from .mobilenet_v2 import Bottleneck, bottlenecks
 from .registry import register_model
 
 PAPER = "Chen et al. 2018, MobileFaceNets, Table 1"
-
-
-@dataclass(frozen=True)
-class Bottleneck:
-    """A Table 1 row (t, c, n, s), as in MobileNetV2."""
-
-    t: int
-    c: int
-    n: int
-    s: int
 
 
 # Table 1, between the stem (conv 3x3/64/s2, depthwise 3x3/64) and the head.
@@ -82,18 +72,11 @@ class MobileFaceNet(ConvNet):
             ConvNormAct(in_chans, STEM, 3, stride=2, **cna),
             ConvNormAct(STEM, STEM, 3, groups=STEM, **cna),
         )
-        width, blocks, strides, channels = STEM, [], [2], [STEM]
-        for row in MOBILEFACENET:
-            for i in range(row.n):
-                stride = row.s if i == 0 else 1
-                blocks.append(InvertedResidual(width, row.c, width * row.t, 3, stride, act_layer=nn.PReLU,
-                                               norm_layer=norm))
-                width = row.c
-                strides.append(stride)
-                channels.append(width)
+        blocks, strides, channels = bottlenecks(MOBILEFACENET, STEM, act_layer=nn.PReLU, norm_layer=norm)
         self.blocks = nn.Sequential(*blocks)
-        total_stride = cumulative(strides)
-        self.init_features(total_stride, channels, features_only, out_indices)
+        total_stride = cumulative([2, *strides])
+        self.init_features(total_stride, [STEM, *channels], features_only, out_indices)
+        width = channels[-1]
 
         size = img_size
         for _ in range(total_stride[-1].bit_length() - 1):  # each stride-2 3x3 conv: ceil(n / 2)
@@ -109,7 +92,7 @@ class MobileFaceNet(ConvNet):
         if features_only:
             drop_head(self, "head_conv", "gdc", "gdc_norm", "embed", "embed_norm", "head_drop", "classifier")
 
-    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+    def _forward_features(self, x: torch.Tensor) -> torch.Tensor:
         x = self.stem(x)  # (B, 64, H/2, W/2)
         x = self.blocks(x)  # (B, 128, H/16, W/16)
         return self.head_conv(x)  # (B, 512, 7, 7) at 112 px

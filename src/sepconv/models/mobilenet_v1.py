@@ -74,7 +74,7 @@ class MobileNetV1(ConvNet):
     ) -> None:
         super().__init__()
         check_common(num_classes, in_chans, drop_rate)
-        alpha = check_width(width_mult)
+        alpha = check_width(width_mult, narrowest=STEM)
         one_of("conv", conv, ("separable", "standard"))
         norm, act_layer = batch_norm(bn_eps), activation(act)
         cna = dict(norm_layer=norm, act_layer=act_layer, padding=padding)
@@ -97,7 +97,7 @@ class MobileNetV1(ConvNet):
         if features_only:
             drop_head(self, "global_pool", "head_drop", "classifier")
 
-    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+    def _forward_features(self, x: torch.Tensor) -> torch.Tensor:
         x = self.stem(x)  # (B, 32a, H/2, W/2)
         return self.blocks(x)  # (B, 1024a, H/32, W/32)
 

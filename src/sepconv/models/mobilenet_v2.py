@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import nn
@@ -26,7 +27,8 @@ PAPER = "Sandler et al. 2018, MobileNetV2, Table 2"
 
 @dataclass(frozen=True)
 class Bottleneck:
-    """One row of Table 2: ``n`` inverted residuals expanding by ``t`` to ``c`` channels."""
+    """One row of Table 2: ``n`` inverted residuals expanding by ``t`` to ``c`` channels (MobileFaceNet's
+    Table 1 has the same columns)."""
 
     t: int  # expansion factor
     c: int  # output channels (before the width multiplier)
@@ -45,6 +47,26 @@ MOBILENET_V2 = [
     Bottleneck(t=6, c=320, n=1, s=1),
 ]
 STEM, HEAD = 32, 1280
+
+
+def bottlenecks(table: Sequence[Bottleneck], width: int, width_mult: float = 1.0,
+                **block_kwargs: Any) -> tuple[list[nn.Module], list[int], list[int]]:
+    """Expand ``(t, c, n, s)`` rows into inverted residuals: ``n`` blocks per row, the first with
+    stride ``s``, each expanding its input by ``t``; ``c * width_mult`` is rounded to a multiple
+    of 8. ``width`` is the input width; ``block_kwargs`` go to every :class:`InvertedResidual`.
+    Returns the blocks with their strides and output channels. Shared with MobileFaceNet, whose
+    Table 1 uses the same rows.
+    """
+    blocks, strides, channels = [], [], []
+    for row in table:
+        out = make_divisible(row.c * width_mult)
+        for i in range(row.n):
+            stride = row.s if i == 0 else 1
+            blocks.append(InvertedResidual(width, out, width * row.t, 3, stride, **block_kwargs))
+            width = out
+            strides.append(stride)
+            channels.append(out)
+    return blocks, strides, channels
 
 
 class MobileNetV2(ConvNet):
@@ -70,23 +92,16 @@ class MobileNetV2(ConvNet):
     ) -> None:
         super().__init__()
         check_common(num_classes, in_chans, drop_rate)
-        alpha = check_width(width_mult)
+        alpha = check_width(width_mult, narrowest=min(STEM, *(row.c for row in MOBILENET_V2)))
         norm, act_layer = batch_norm(bn_eps), activation(act)
 
         width = make_divisible(STEM * alpha)
         self.stem = ConvNormAct(in_chans, width, 3, stride=2, padding=padding, norm_layer=norm, act_layer=act_layer)
-        blocks, strides, channels = [], [2], [width]
-        for row in MOBILENET_V2:
-            out = make_divisible(row.c * alpha)
-            for i in range(row.n):
-                stride = row.s if i == 0 else 1
-                blocks.append(InvertedResidual(width, out, width * row.t, 3, stride, act_layer=act_layer,
-                                               norm_layer=norm, padding=padding))
-                width = out
-                strides.append(stride)
-                channels.append(out)
+        blocks, strides, channels = bottlenecks(MOBILENET_V2, width, alpha, act_layer=act_layer, norm_layer=norm,
+                                                padding=padding)
         self.blocks = nn.Sequential(*blocks)
-        self.init_features(cumulative(strides), channels, features_only, out_indices)
+        self.init_features(cumulative([2, *strides]), [width, *channels], features_only, out_indices)
+        width = channels[-1]
 
         head = make_divisible(HEAD * max(1.0, alpha))
         self.head_conv = ConvNormAct(width, head, 1, norm_layer=norm, act_layer=act_layer)
@@ -94,7 +109,7 @@ class MobileNetV2(ConvNet):
         if features_only:
             drop_head(self, "head_conv", "global_pool", "head_drop", "classifier")
 
-    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+    def _forward_features(self, x: torch.Tensor) -> torch.Tensor:
         x = self.stem(x)  # (B, 32a, H/2, W/2)
         x = self.blocks(x)  # (B, 320a, H/32, W/32)
         return self.head_conv(x)  # (B, 1280, H/32, W/32)

@@ -28,7 +28,7 @@ import torch
 from torch import nn
 
 from ..layers import ConvNormAct, InvertedResidual, SqueezeExcite, make_divisible
-from ..layers._check import one_of, positive_int
+from ..layers._check import boolean, one_of, positive_int
 from ._base import ConvNet, batch_norm, check_common, check_width, classifier, cumulative, drop_head
 from .registry import register_model
 
@@ -113,10 +113,11 @@ class MobileNetV3(ConvNet):
     ) -> None:
         super().__init__()
         check_common(num_classes, in_chans, drop_rate)
-        alpha = check_width(width_mult)
+        alpha = check_width(width_mult, narrowest=min(STEM, *(row.out for row in table)))
         positive_int("head_channels", head_channels)
         one_of("rounding", rounding, ("timm", "torchvision"))
         by_ratio = rounding == "timm"
+        boolean("minimalistic", minimalistic)
         norm = batch_norm(bn_eps)
         if minimalistic:
             table = [replace(row, k=3, se=False, nl="RE") for row in table]
@@ -151,7 +152,7 @@ class MobileNetV3(ConvNet):
         if features_only:
             drop_head(self, "head_conv", "global_pool", "head_fc", "head_act", "head_drop", "classifier")
 
-    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+    def _forward_features(self, x: torch.Tensor) -> torch.Tensor:
         x = self.stem(x)  # (B, 16a, H/2, W/2)
         x = self.blocks(x)  # (B, 160a | 96a, H/32, W/32)
         return self.head_conv(x)  # (B, 960a | 576a, H/32, W/32)

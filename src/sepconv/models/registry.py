@@ -124,20 +124,38 @@ def accepted_arguments(entry: ModelEntry) -> list[str]:
             if p.default is not inspect.Parameter.empty and n not in ("self",)]
 
 
+PYTHON_LITERALS = {"True": True, "False": False, "None": None}
+
+
 def parse_spec(spec: str) -> tuple[str, dict[str, Any]]:
     """``"mobilenet_v1:width_mult=0.5,num_classes=10"`` -> (name, kwargs); values parsed as JSON
-    where they parse (numbers, true/false, null, lists), else kept as strings."""
+    where they parse (numbers, true/false, null, lists; Python's True/False/None too), else kept
+    as strings (``conv=standard``)."""
     name, _, rest = spec.partition(":")
     kwargs: dict[str, Any] = {}
-    for item in filter(None, rest.split(",")):
+    for item in filter(None, _split_items(rest)):
         key, eq, value = item.partition("=")
         if not eq or not key.strip().isidentifier():
             raise ValueError(f"model spec {spec!r}: {item!r} must be key=value")
+        if value.strip() in PYTHON_LITERALS:
+            kwargs[key.strip()] = PYTHON_LITERALS[value.strip()]
+            continue
         try:
             kwargs[key.strip()] = json.loads(value)
         except json.JSONDecodeError:
             kwargs[key.strip()] = value
     return name.strip(), kwargs
+
+
+def _split_items(text: str) -> list[str]:
+    """Split ``k=v,k=v`` at the commas outside brackets, so that ``out_indices=[1,2]`` stays whole."""
+    items, depth, start = [], 0, 0
+    for i, ch in enumerate(text):
+        depth += (ch in "[(") - (ch in "])")
+        if ch == "," and depth == 0:
+            items.append(text[start:i])
+            start = i + 1
+    return items + [text[start:]]
 
 
 def _load_families() -> None:

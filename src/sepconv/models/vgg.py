@@ -77,7 +77,7 @@ class VGG(ConvNet):
         if features_only:
             drop_head(self, "global_pool", "fc1", "fc2", "act", "head_drop", "classifier")
 
-    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+    def _forward_features(self, x: torch.Tensor) -> torch.Tensor:
         x = self.stem(x)  # (B, 64, H, W)
         return self.blocks(x)  # (B, 512, H/32, W/32)
 

@@ -92,7 +92,7 @@ class Xception(ConvNet):
         if features_only:
             drop_head(self, "global_pool", "head_drop", "classifier")
 
-    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+    def _forward_features(self, x: torch.Tensor) -> torch.Tensor:
         x = self.stem(x)  # (B, 64, 147, 147) at 299 px
         return self.blocks(x)  # (B, 2048, 10, 10)
 
