@@ -23,7 +23,7 @@ from ..layers import ConvNormAct, GlobalDepthwiseConv2d
 from ..layers._check import positive_int
 from ._base import ConvNet, batch_norm, check_common, classifier, cumulative, drop_head
 from .mobilenet_v2 import Bottleneck, bottlenecks
-from .registry import register_model
+from .registry import PaperFigures, register_model
 
 PAPER = "Chen et al. 2018, MobileFaceNets, Table 1"
 
@@ -104,7 +104,8 @@ class MobileFaceNet(ConvNet):
         return x if pre_logits else self.classifier(x)  # (B, num_classes) or (B, 128)
 
 
-@register_model("mobilefacenet", paper=PAPER, input_size=112, paper_params=0.99e6, paper_macs=221e6)
+@register_model("mobilefacenet", paper=PAPER, input_size=112,
+                figures=[PaperFigures("Chen et al. 2018, MobileFaceNets, Table 2", 0.99e6, 221e6)])
 def mobilefacenet(**kwargs) -> MobileFaceNet:
     """MobileFaceNet at 112 px, 128-d embedding."""
     return MobileFaceNet(**kwargs)

@@ -17,7 +17,7 @@ from torch import nn
 from ..layers import ConvNormAct, DepthwiseSeparableBlock
 from ..layers._check import one_of
 from ._base import ConvNet, activation, batch_norm, check_common, check_width, cumulative, drop_head
-from .registry import register_model
+from .registry import PaperFigures, register_model
 
 PAPER = "Howard et al. 2017, MobileNets, Table 1"
 
@@ -102,12 +102,16 @@ class MobileNetV1(ConvNet):
         return self.blocks(x)  # (B, 1024a, H/32, W/32)
 
 
-@register_model("mobilenet_v1", paper=PAPER, paper_params=4.2e6, paper_macs=569e6, variants={
-    "conv=standard": (29.3e6, 4866e6),  # Table 4
-    "width_mult=0.75": (2.6e6, 325e6),  # Table 6
-    "width_mult=0.5": (1.3e6, 149e6),
-    "width_mult=0.25": (0.5e6, 41e6),
-})
+MOBILENETS = "Howard et al. 2017, MobileNets"
+
+
+@register_model("mobilenet_v1", paper=PAPER, figures=[
+    PaperFigures(f"{MOBILENETS}, Tables 4 and 6 (1.0 MobileNet-224)", 4.2e6, 569e6),
+    PaperFigures(f"{MOBILENETS}, Table 4 (Conv MobileNet)", 29.3e6, 4866e6, {"conv": "standard"}),
+    PaperFigures(f"{MOBILENETS}, Table 6 (width multiplier)", 2.6e6, 325e6, {"width_mult": 0.75}),
+    PaperFigures(f"{MOBILENETS}, Table 6 (width multiplier)", 1.3e6, 149e6, {"width_mult": 0.5}),
+    PaperFigures(f"{MOBILENETS}, Table 6 (width multiplier)", 0.5e6, 41e6, {"width_mult": 0.25}),
+])
 def mobilenet_v1(**kwargs) -> MobileNetV1:
     """MobileNetV1; ``width_mult`` 1.0/0.75/0.5/0.25 gives Table 6's rows (569/325/149/41M MACs)."""
     return MobileNetV1(**kwargs)

@@ -5,8 +5,11 @@ of the first repeat. Channels are rounded to multiples of 8 with :func:`make_div
 TensorFlow reference, torchvision and timm do, and the final 1x1 conv keeps 1280 channels for
 width multipliers below 1 (Section 6.1).
 
-The paper's Table 4/6 give 6.9M parameters for width 1.4; the architecture of Table 2 at 1.4 has
-6,108,776 (as in every implementation), so that figure cannot be reached by the table itself.
+The paper's figures are in Table 4 (ImageNet comparison): 3.4M parameters and 300M MACs at
+width 1, 6.9M and 585M at 1.4. The architecture of Table 2 at 1.4 has 6,108,776 parameters (as in
+every implementation), so the 6.9M cannot be reached by the table itself. Width 0.35 is not in
+this paper's tables; MobileNetV3's Table 3 (Howard et al. 2019) prints it: 59.2M MACs, 1.6M
+parameters.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ from torch import nn
 
 from ..layers import ConvNormAct, InvertedResidual, make_divisible
 from ._base import ConvNet, activation, batch_norm, check_common, check_width, cumulative, drop_head
-from .registry import register_model
+from .registry import PaperFigures, register_model
 
 PAPER = "Sandler et al. 2018, MobileNetV2, Table 2"
 
@@ -115,10 +118,12 @@ class MobileNetV2(ConvNet):
         return self.head_conv(x)  # (B, 1280, H/32, W/32)
 
 
-@register_model("mobilenet_v2", paper=PAPER, paper_params=3.4e6, paper_macs=300e6, variants={
-    "width_mult=1.4": (6.9e6, 585e6),  # Table 6; 6.9M is not reachable by Table 2 (module docstring)
-    "width_mult=0.35": (1.7e6, 59e6),  # Fig. 5 / Table 6 row
-})
+@register_model("mobilenet_v2", paper=PAPER, figures=[
+    PaperFigures("Sandler et al. 2018, MobileNetV2, Table 4", 3.4e6, 300e6),
+    # 6.9M is not reachable by Table 2 (module docstring)
+    PaperFigures("Sandler et al. 2018, MobileNetV2, Table 4", 6.9e6, 585e6, {"width_mult": 1.4}),
+    PaperFigures("Howard et al. 2019, MobileNetV3, Table 3 (V2 0.35)", 1.6e6, 59.2e6, {"width_mult": 0.35}),
+])
 def mobilenet_v2(**kwargs) -> MobileNetV2:
-    """MobileNetV2; the paper's Table 6 also gives 1.4 (6.9M params, 585M MACs) and 0.35 (59M MACs)."""
+    """MobileNetV2; the paper's Table 4 also gives 1.4 (6.9M params, 585M MACs)."""
     return MobileNetV2(**kwargs)

@@ -1,8 +1,9 @@
 """One registry for every model: ``create_model(name, **kwargs)`` and ``list_models()``.
 
 Each family module registers its builders with :func:`register_model`, giving the paper, the
-default input size and the paper's own figures, so that ``sepconv models`` can print the paper's
-number beside ours.
+default input size and the papers' own figures (:class:`PaperFigures`, each with the table it is
+printed in and the arguments that build that configuration), so that ``sepconv models`` can print
+the paper's number beside ours.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import difflib
 import inspect
 import json
 import typing
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,18 +21,25 @@ from torch import nn
 
 
 @dataclass(frozen=True)
+class PaperFigures:
+    """What a paper prints for one configuration of a model, and where it prints it."""
+
+    source: str  # the paper and table, e.g. "Howard et al. 2017, MobileNets, Table 6"
+    params: float | None = None  # as printed (4.2e6 for "4.2M")
+    macs: float | None = None  # multiply-accumulates (the papers' "mult-adds")
+    kwargs: dict[str, Any] = field(default_factory=dict)  # the configuration; {} is the default one
+
+
+@dataclass(frozen=True)
 class ModelEntry:
     """What the registry knows about one model name."""
 
     name: str
     fn: Callable[..., nn.Module]
-    paper: str
+    paper: str  # the architecture's paper and table
     input_size: int = 224
-    paper_params: float | None = None  # as the paper prints it (e.g. 4.2e6)
-    paper_macs: float | None = None  # multiply-accumulates (the papers' "mult-adds")
+    figures: tuple[PaperFigures, ...] = ()
     defaults: dict[str, Any] = field(default_factory=dict)
-    # the paper's figures for other rows of its tables: spec suffix ("width_mult=0.5") -> (params, MACs)
-    variants: dict[str, tuple[float | None, float | None]] = field(default_factory=dict)
 
 
 _REGISTRY: dict[str, ModelEntry] = {}
@@ -42,9 +50,7 @@ def register_model(
     *,
     paper: str,
     input_size: int = 224,
-    paper_params: float | None = None,
-    paper_macs: float | None = None,
-    variants: dict[str, tuple[float | None, float | None]] | None = None,
+    figures: Sequence[PaperFigures] = (),
     **defaults: Any,
 ) -> Callable[[Callable[..., nn.Module]], Callable[..., nn.Module]]:
     """Register ``fn`` under ``name``; ``defaults`` are keyword arguments bound at creation."""
@@ -52,8 +58,7 @@ def register_model(
     def wrap(fn: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
         if name in _REGISTRY:
             raise ValueError(f"model name {name!r} is registered twice")
-        _REGISTRY[name] = ModelEntry(name, fn, paper, input_size, paper_params, paper_macs, dict(defaults),
-                                     dict(variants or {}))
+        _REGISTRY[name] = ModelEntry(name, fn, paper, input_size, tuple(figures), dict(defaults))
         return fn
 
     return wrap
@@ -119,9 +124,37 @@ def accepted_arguments(entry: ModelEntry) -> list[str]:
     kinds = {p.kind for p in sig.parameters.values()}
     if inspect.Parameter.VAR_KEYWORD not in kinds:
         return list(sig.parameters)
-    cls = typing.get_type_hints(entry.fn)["return"]
-    return [n for n, p in inspect.signature(cls).parameters.items()
-            if p.default is not inspect.Parameter.empty and n not in ("self",)]
+    return list(argument_defaults(entry))
+
+
+def argument_defaults(entry: ModelEntry) -> dict[str, Any]:
+    """The default of every keyword argument the model accepts, with the entry's bound defaults."""
+    sig = inspect.signature(entry.fn)
+    if inspect.Parameter.VAR_KEYWORD in {p.kind for p in sig.parameters.values()}:
+        sig = inspect.signature(typing.get_type_hints(entry.fn)["return"])
+    found = {n: p.default for n, p in sig.parameters.items()
+             if p.default is not inspect.Parameter.empty and n != "self"}
+    return {**found, **entry.defaults}
+
+
+# Arguments that change neither the parameter count nor the MACs: a paper's figures still apply.
+COUNT_NEUTRAL = frozenset({"drop_rate", "bn_eps"})
+
+
+def paper_figures(name: str, kwargs: dict[str, Any]) -> PaperFigures | None:
+    """The paper's figures for the configuration ``kwargs`` builds, if a paper prints them.
+
+    Configurations are compared after filling in every default, so ``width_mult=0.50`` finds the
+    figures registered for ``width_mult=0.5``, and ``width_mult=1.0`` those of the default model.
+    """
+    entry = model_entry(name)
+    defaults = argument_defaults(entry)
+
+    def config(overrides: dict[str, Any]) -> dict[str, Any]:
+        return {k: v for k, v in {**defaults, **overrides}.items() if k not in COUNT_NEUTRAL}
+
+    wanted = config(kwargs)
+    return next((f for f in entry.figures if config(f.kwargs) == wanted), None)
 
 
 PYTHON_LITERALS = {"True": True, "False": False, "None": None}

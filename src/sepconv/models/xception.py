@@ -16,7 +16,7 @@ from torch import nn
 
 from ..layers import ConvNormAct, SeparableConv2d, XceptionBlock
 from ._base import ConvNet, batch_norm, check_common, cumulative, drop_head
-from .registry import register_model
+from .registry import PaperFigures, register_model
 
 PAPER = "Chollet 2017, Xception, Fig. 5"
 
@@ -97,7 +97,8 @@ class Xception(ConvNet):
         return self.blocks(x)  # (B, 2048, 10, 10)
 
 
-@register_model("xception", paper=PAPER, input_size=299, paper_params=22.8e6, paper_macs=None)
+@register_model("xception", paper=PAPER, input_size=299,
+                figures=[PaperFigures("Chollet 2017, Xception, Table 3", 22.8e6)])
 def xception(**kwargs) -> Xception:
     """Xception at 299 px; the paper gives 22.8M parameters (Table 3) and no mult-add count."""
     return Xception(**kwargs)
