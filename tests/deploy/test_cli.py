@@ -39,7 +39,8 @@ def test_export_int8_with_bundled_digits(tmp_path, capsys):
 
 
 @pytest.mark.parametrize(("argv", "message"), [
-    (["export", "nonesuch", "--out", "{out}"], "model='nonesuch' is not a registered model"),
+    (["export", "nonesuch", "--out", "{out}"], "model='nonesuch' is not one of: a registered name"),
+    (["export", "{calib}.safetensors", "--out", "{out}"], "no such file"),
     (["export", "mobilenet_v2", "--int8", "--out", "{out}"], "--int8 needs calibration images"),
     (["export", "mobilenet_v2", "--calib", "digits", "--out", "{out}"], "--calib is for --int8 only"),
     (["export", "mobilenet_v2", "--input-size", "32", "--opset", "9", "--out", "{out}"], "opset=9 must be"),
@@ -60,6 +61,32 @@ def test_errors_are_one_line_exit_2_and_leave_out_untouched(argv, message, tmp_p
     assert message in err
     assert out.read_bytes() == b"previous"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["calib.npy", "keep.onnx"]
+
+
+def test_export_takes_a_checkpoint_a_separated_one_and_a_callable(tmp_path, capsys, monkeypatch):
+    import torch
+
+    from sepconv import create_model, separate
+    from sepconv.checkpoint import save_model
+
+    torch.manual_seed(0)
+    model = create_model("mobilenet_v1", width_mult=0.25, conv="standard", num_classes=10, in_chans=1).eval()
+    save_model(model, tmp_path / "std.safetensors")
+    separated, _ = separate(model, depth_multiplier=2, layers=["blocks.*"])
+    save_model(separated, tmp_path / "sep.safetensors")
+    for name in ("std", "sep"):
+        out = tmp_path / f"{name}.onnx"
+        assert main(["export", str(tmp_path / f"{name}.safetensors"), "--input-size", "32", "--out", str(out)]) == 0
+        assert f"wrote {out}" in capsys.readouterr().out
+        dims = [d.dim_value or d.dim_param for d in onnx.load(str(out)).graph.input[0].type.tensor_type.shape.dim]
+        assert dims == ["batch", 1, 32, 32]
+    convs = [n for n in onnx.load(str(tmp_path / "sep.onnx")).graph.node if n.op_type == "Conv"]
+    assert any(a.name == "group" and a.i > 1 for n in convs for a in n.attribute)  # the depthwise convs
+    (tmp_path / "usernet.py").write_text(
+        "import torch\ndef build():\n    return torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.ReLU())\n")
+    monkeypatch.chdir(tmp_path)
+    assert main(["export", "usernet:build", "--input-size", "16", "--out", "user.onnx"]) == 0
+    assert (tmp_path / "user.onnx").is_file()
 
 
 def test_bench_json(capsys):

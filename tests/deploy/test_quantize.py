@@ -100,3 +100,23 @@ def test_image_files_load_with_labels(tmp_path):
     np.savez(tmp_path / "bad.npz", pictures=x)
     with pytest.raises(ValueError, match="no array named 'images'"):
         load_images(tmp_path / "bad.npz", (1, 1, 8, 8))
+
+
+def test_layers_without_an_int8_kernel_are_named():
+    # MobileNetV3's hard-sigmoid gates (and the HardSigmoid that ORT splits out of hard-swish) have no
+    # int8 kernel in ONNX Runtime: the report names the op, how often, in which layers, and why.
+    from sepconv.deploy.quantize import module_name
+    from sepconv.models import create_model
+
+    torch.manual_seed(0)
+    model = create_model("mobilenet_v3_small", num_classes=10, in_chans=1).eval()
+    images = torch.randn(24, 1, 32, 32)
+    report = quantize(model, images[:16], held_out=images[16:], input_shape=(1, 1, 32, 32)).report
+    gates = report.float_layers["HardSigmoid"]
+    assert report.float_ops["HardSigmoid"] == len(gates) > 0
+    assert "blocks.0.se.gate" in gates and any(g.startswith("after stem.conv") for g in gates)
+    assert "still float (no int8 kernel in ONNX Runtime" in report.summary()
+    assert "HardSigmoid x" in report.summary() and "blocks.0.se.gate" in report.summary()
+    assert module_name("/blocks/blocks.3/se/gate/HardSigmoid") == "blocks.3.se.gate"
+    assert module_name("/stem/conv/Conv_output_0_DequantizeLinear") == "stem.conv"
+    assert module_name("/Flatten") == ""

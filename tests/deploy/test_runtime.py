@@ -73,6 +73,32 @@ def test_compile_named_backend_and_rejections(model):
         compile(model, [x])
 
 
+@pytest.mark.skipif(not any(map(__import__("shutil").which, ("cc", "gcc", "clang"))),
+                    reason="torch.compile's inductor needs a C++ compiler, and none is on PATH")
+def test_compile_inductor_candidate_with_freezing():
+    # Inductor with freezing: the folded weights become constants of the compiled graph. Compiled
+    # twice in one process (dynamo's recompile limit must not turn the second into eager).
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.BatchNorm2d(8), nn.ReLU6(),
+                        nn.Conv2d(8, 8, 3, padding=1, groups=8), nn.Hardswish()).eval()
+    x = torch.randn(2, 3, 8, 8)
+    with torch.no_grad():
+        want = net(x)
+    from torch._dynamo.utils import counters
+
+    graphs = counters["stats"]["unique_graphs"]
+    fast = compile(net, x, candidates=("eager", "inductor"), threads=1, repeats=2, warmup=1)
+    assert counters["stats"]["unique_graphs"] > graphs, "dynamo compiled nothing: inductor ran eager"
+    inductor = next(r for r in fast.results if r.backend == "inductor")
+    assert inductor.error is None and inductor.timing is not None, inductor.error
+    graphs = counters["stats"]["unique_graphs"]
+    named = compile(net, x, backend="inductor", threads=1)
+    assert counters["stats"]["unique_graphs"] > graphs, "the second compile ran eager"
+    for run in (named, fast):
+        torch.testing.assert_close(run(x), want, rtol=1e-4, atol=1e-4)
+    assert named.backend == "inductor"
+
+
 class Unexportable(nn.Module):
     def __init__(self) -> None:
         super().__init__()

@@ -5,6 +5,7 @@ Example::
     $ sepconv export mobilenet_v3_small:num_classes=10 --format onnx --input-size 96 --out mnv3s.onnx
     $ sepconv export mobilenet_v2 --format onnx --int8 --calib digits --out mnv2-int8.onnx
     $ sepconv bench mobilenet_v2 --backends eager,onnxruntime,int8 --batch 1 8
+    $ sepconv export runs/mnv2/model.safetensors --out mnv2.onnx     # a checkpoint saved by sepconv
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from pathlib import Path
 import torch
 
 from ..models import create_model, parse_spec
-from .shapes import default_input_shape
+from ..models.spec import default_input_shape, load_model_spec
 
 FORMATS = ("onnx",)
 BENCH_BACKENDS = ("eager", "channels_last", "inductor", "onnxruntime", "int8")
@@ -61,15 +62,22 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _model_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("model", metavar="MODEL", help="registry name, optionally with arguments: 'name:key=value,...'")
-    p.add_argument("--weights", metavar="FILE", help="a sepconv .safetensors checkpoint to load")
+    p.add_argument("model", metavar="MODEL",
+                   help="a registry name with optional arguments ('name:key=value,...'), a sepconv checkpoint "
+                        "(runs/x/model.safetensors, a separated model too) or package.module:callable")
+    p.add_argument("--weights", metavar="FILE",
+                   help="a sepconv .safetensors checkpoint to load into the registry model MODEL names")
     p.add_argument("--input-size", type=int, default=None, metavar="N",
-                   help="input height and width (default: the model's registry size)")
+                   help="input height and width (default: the model's registry size, else 224)")
 
 
 def _model(args: argparse.Namespace) -> tuple[torch.nn.Module, tuple[int, int, int, int]]:
-    name, kwargs = parse_spec(args.model)
-    model = create_model(name, weights=args.weights, **kwargs).eval()
+    if args.weights:
+        name, kwargs = parse_spec(args.model)
+        model = create_model(name, weights=args.weights, **kwargs)
+    else:
+        model, _ = load_model_spec(args.model)
+    model = model.eval()
     shape = default_input_shape(model)
     if args.input_size is not None:
         if args.input_size < 1:

@@ -53,6 +53,7 @@ class QuantReport:
     fp32_accuracy: float | None = None
     int8_accuracy: float | None = None
     float_ops: dict[str, int] = field(default_factory=dict)
+    float_layers: dict[str, list[str]] = field(default_factory=dict)  # op type -> the layers it runs in
 
     @property
     def accuracy_drop(self) -> float | None:
@@ -68,8 +69,16 @@ class QuantReport:
                      f"(drop {self.accuracy_drop:.1f} points)")
         text += f", logit SQNR {self.sqnr_db:.1f} dB, max |logit diff| {self.max_abs_diff:.3g}"
         if self.float_ops:
-            text += "; still float: " + ", ".join(f"{op} x{n}" for op, n in sorted(self.float_ops.items()))
+            text += "; still float (no int8 kernel in ONNX Runtime: runs on dequantized values): " + ", ".join(
+                f"{op} x{n}{_some(self.float_layers.get(op, []))}" for op, n in sorted(self.float_ops.items()))
         return text
+
+
+def _some(layers: list[str], shown: int = 3) -> str:
+    if not layers:
+        return ""
+    more = f", +{len(layers) - shown} more" if len(layers) > shown else ""
+    return f" ({', '.join(layers[:shown])}{more})"
 
 
 @dataclass
@@ -129,12 +138,37 @@ class _Reader:
         return None if batch is None else {self.input_name: batch}
 
 
-def float_ops(proto: onnx.ModelProto) -> dict[str, int]:
-    """Op types that ONNX Runtime, after fusing the QDQ graph, still feeds with dequantized floats."""
+def module_name(scope: str) -> str:
+    """The PyTorch module path in an exported node or tensor name: ``/blocks/blocks.3/se/gate/HardSigmoid``
+    (the exporter's scopes, one per module level, then the op) gives ``blocks.3.se.gate``."""
+    path = ""
+    for part in scope.strip("/").split("/")[:-1]:
+        path = part if not path or part.startswith(path + ".") else f"{path}.{part}"
+    return path
+
+
+def float_nodes(proto: onnx.ModelProto) -> list[tuple[str, str]]:
+    """(op type, layer) of every node that ONNX Runtime, after fusing the QDQ graph, still feeds with
+    dequantized floats. ORT's own rewrites (HardSwish into HardSigmoid and Mul) leave nodes unnamed:
+    their layer is read from the tensor they take, ``after <layer>``."""
     graph = optimized_graph(proto, "all").graph
     dequantized = {out for n in graph.node if n.op_type == "DequantizeLinear" for out in n.output}
-    return dict(Counter(n.op_type for n in graph.node if n.op_type not in ("QuantizeLinear", "DequantizeLinear")
-                        and any(i in dequantized for i in n.input)))
+    found = []
+    for n in graph.node:
+        if n.op_type in ("QuantizeLinear", "DequantizeLinear") or not any(i in dequantized for i in n.input):
+            continue
+        if n.name.startswith("/"):
+            layer = module_name(n.name)
+        else:
+            source = next((i for i in n.input if i.startswith("/")), "")
+            layer = f"after {module_name(source)}" if module_name(source) else n.name or "?"
+        found.append((n.op_type, layer or "(top level)"))
+    return found
+
+
+def float_ops(proto: onnx.ModelProto) -> dict[str, int]:
+    """Op types that ONNX Runtime, after fusing the QDQ graph, still feeds with dequantized floats."""
+    return dict(Counter(op for op, _ in float_nodes(proto)))
 
 
 def compare(fp32: onnx.ModelProto, int8: onnx.ModelProto, images: torch.Tensor, labels: torch.Tensor | None,
@@ -150,8 +184,13 @@ def compare(fp32: onnx.ModelProto, int8: onnx.ModelProto, images: torch.Tensor, 
         raise ValueError(f"the model's output has shape {tuple(ref.shape)}; top-1 agreement needs (N, classes)")
     noise = float((ref - got).double().square().sum())
     sqnr = 10 * math.log10(float(ref.double().square().sum()) / noise) if noise > 0 else math.inf
+    nodes = float_nodes(int8)
+    layers: dict[str, list[str]] = {}
+    for op, layer in nodes:
+        layers.setdefault(op, []).append(layer)
     report = QuantReport(data, ref.shape[0], float((ref.argmax(1) == got.argmax(1)).float().mean()),
-                         float((ref - got).abs().max()), sqnr, float_ops=float_ops(int8))
+                         float((ref - got).abs().max()), sqnr, float_ops=dict(Counter(op for op, _ in nodes)),
+                         float_layers=layers)
     if labels is not None:
         labels = labels[: ref.shape[0]]
         report.fp32_accuracy = float((ref.argmax(1) == labels).float().mean())

@@ -26,16 +26,12 @@ def default_input_shape(model: nn.Module, batch: int = 1) -> tuple[int, int, int
         >>> default_input_shape(create_model("xception", num_classes=10), batch=8)
         (8, 3, 299, 299)
     """
-    config = getattr(model, "sepconv_config", None)
-    if config is None:
+    if getattr(model, "sepconv_config", None) is None:
         raise ValueError(f"model={type(model).__name__} was not built by sepconv.create_model: "
                          "give its input shape (B, C, H, W)")
-    from ..models import model_entry
+    from ..models.spec import default_input_shape as registry_shape
 
-    entry = model_entry(config["model"])
-    kwargs = {**entry.defaults, **config.get("kwargs", {})}
-    size = int(kwargs.get("img_size", entry.input_size))
-    return (batch, int(kwargs.get("in_chans", 3)), size, size)
+    return registry_shape(model, batch)
 
 
 def example_input(model: nn.Module, spec: torch.Tensor | Sequence[int] | None) -> torch.Tensor:
