@@ -120,10 +120,21 @@ def test_debug_shows_the_exception(monkeypatch):
         cli.main(["compare", "--kernel", "0"])
 
 
+@pytest.mark.parametrize(("argv", "message"), [
+    (["compare", "--bogus"], "sepconv: error: unrecognized arguments: --bogus (see 'sepconv --help')"),
+    ([], "sepconv: error: the following arguments are required: COMMAND"),
+    (["compare", "--kernel", "abc"], "sepconv compare: error: argument --kernel: invalid int value: 'abc' "
+                                     "(see 'sepconv compare --help')"),
+    (["frobnicate"], "sepconv: error: argument COMMAND: invalid choice: 'frobnicate'"),
+    (["export", "mobilenet_v2"], "sepconv export: error: the following arguments are required: --out"),
+])
+def test_usage_errors_are_one_line_and_exit_2(argv, message, capsys):
+    assert cli.main(argv) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and err.count("\n") == 1 and err.startswith(message), err
+
+
 def test_usage_errors_and_version(capsys):
-    assert cli.main(["compare", "--bogus"]) == 2
-    assert cli.main([]) == 2
-    capsys.readouterr()
     assert cli.main(["--version"]) == 0
     assert capsys.readouterr().out.strip() == f"sepconv {sepconv.__version__}"
 

@@ -41,9 +41,17 @@ COMMANDS = [
 PROG = "sepconv"
 
 
+class OneLineParser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line on stderr (naming ``--help``) and exit status 2,
+    like every other bad input, instead of the usage block and then the error."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(2, f"{self.prog}: error: {' '.join(message.split())} (see '{self.prog} --help')\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The parser with every sub-command in :data:`COMMANDS` registered."""
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog=PROG, description="Separable convolutions: operators, networks, exact cost, measured speed.")
     parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
