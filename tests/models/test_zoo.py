@@ -66,6 +66,8 @@ def test_features_only_strides_and_channels(name):
         feats = picked.forward_features(x)
         assert isinstance(feats, list)
         assert all(torch.equal(a, b) for a, b in zip(feats, picked(x), strict=True))
+        with pytest.raises(ValueError, match="built with features_only=True: it has no head"):
+            picked.forward_head(feats[-1])
 
 
 @pytest.mark.parametrize("name", MODELS)

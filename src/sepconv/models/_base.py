@@ -130,6 +130,13 @@ class ConvNet(nn.Module):
         self.classifier = classifier(num_features, num_classes)
 
     def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
+        """Logits (or, with ``pre_logits``, the features the classifier reads) from ``forward_features``' map."""
+        if self.features_only:
+            raise ValueError(f"{type(self).__name__} was built with features_only=True: it has no head "
+                             "(forward returns the feature maps)")
+        return self._forward_head(x, pre_logits)
+
+    def _forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
         x = self.global_pool(x).flatten(1)  # (B, num_features)
         x = self.head_drop(x)
         return x if pre_logits else self.classifier(x)  # (B, num_classes)
@@ -154,7 +161,7 @@ class ConvNet(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor | list[torch.Tensor]:
         if self.features_only:
             return self.feature_maps(x)
-        return self.forward_head(self._forward_features(x))
+        return self._forward_head(self._forward_features(x))
 
 
 def drop_head(model: ConvNet, *names: str) -> None:

@@ -97,7 +97,7 @@ class MobileFaceNet(ConvNet):
         x = self.blocks(x)  # (B, 128, H/16, W/16)
         return self.head_conv(x)  # (B, 512, 7, 7) at 112 px
 
-    def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
+    def _forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
         x = self.gdc_norm(self.gdc(x))  # (B, 512, 1, 1): linear GDConv 7x7
         x = self.embed_norm(self.embed(x).flatten(1))  # (B, 128): linear 1x1 conv
         x = self.head_drop(x)

@@ -159,7 +159,7 @@ class MobileNetV3(ConvNet):
         x = self.blocks(x)  # (B, 160a | 96a, H/32, W/32)
         return self.head_conv(x)  # (B, 960a | 576a, H/32, W/32)
 
-    def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
+    def _forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
         x = self.global_pool(x).flatten(1)  # (B, 960a | 576a)
         x = self.head_act(self.head_fc(x))  # (B, 1280 | 1024)
         x = self.head_drop(x)

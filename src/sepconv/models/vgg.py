@@ -83,7 +83,7 @@ class VGG(ConvNet):
         x = self.stem(x)  # (B, 64, H, W)
         return self.blocks(x)  # (B, 512, H/32, W/32)
 
-    def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
+    def _forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
         x = self.global_pool(x).flatten(1)  # (B, 512*7*7)
         x = self.head_drop(self.act(self.fc1(x)))  # (B, 4096)
         x = self.head_drop(self.act(self.fc2(x)))  # (B, 4096)
