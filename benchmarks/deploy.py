@@ -10,8 +10,8 @@ For each model at its registry input size (224 px; Xception 299) and each batch 
   digits images at the model's size) on ONNX Runtime.
 
 Every sepconv runner's output is checked against eager before it is timed (and every runner's
-difference is recorded). Timing is interleaved: each round times every runner in turn (after one
-untimed call), so that a shared machine's slow moments fall on all of them alike; the median of
+difference is recorded). Timing is interleaved: each round times every runner in turn (after a 0.3 s
+pause, so that the previous runner's spinning threads go idle, and one untimed call), so that a shared machine's slow moments fall on all of them alike; the median of
 all rounds' samples is reported, with the load average before and after.
 Ratios are to the best peer. Without a trained checkpoint the weights are random but alive
 (``sepconv.deploy.synthetic.lively_weights``: He init, BN statistics of 16 digits images), so the
@@ -29,6 +29,7 @@ On a CUDA machine the GPU figures (eager, channels_last, torch.compile, AMP fp16
     .venv/bin/python benchmarks/deploy.py                       # all five models, batch 1 and 8
     .venv/bin/python benchmarks/deploy.py --models mobilenet_v2 --batches 1 --no-inductor
     .venv/bin/python benchmarks/deploy.py --profile-int8 mobilenet_v3_large --threads 1
+    .venv/bin/python benchmarks/deploy.py --mixed-int8 mobilenet_v3_large
 """
 
 from __future__ import annotations
@@ -110,7 +111,8 @@ def peer_onnxruntime(model: torch.nn.Module, x: torch.Tensor) -> Runner:
 # ------------------------------------------------------------------------------------- measuring
 
 
-def interleaved(runners: dict[str, Runner], x: torch.Tensor, rounds: int, budget_s: float) -> dict[str, dict]:
+def interleaved(runners: dict[str, Runner], x: torch.Tensor, rounds: int, budget_s: float,
+                pause_s: float = 0.3) -> dict[str, dict]:
     """Median and p90 over ``rounds`` rounds, each timing every runner in turn; the repeats per
     round are sized from a warm-up call so that each runner gets about ``budget_s`` in all."""
     per_round = {}
@@ -120,7 +122,11 @@ def interleaved(runners: dict[str, Runner], x: torch.Tensor, rounds: int, budget
     samples: dict[str, list[float]] = {name: [] for name in runners}
     for _ in range(rounds):
         for name, run in runners.items():
-            # one untimed call first: the previous runner's thread pool (ORT's spins after a run) settles
+            # Let the previous runner's threads go idle first: OpenMP's (PyTorch's) spin-wait up to
+            # 200 ms after a parallel region and ORT's pool spins after a run, stealing the 2 cores
+            # from whoever runs next (measured: ORT fp32 3.96 -> 3.57 ms, eager 18.2 -> 15.7 ms with
+            # the pause); then one untimed call
+            time.sleep(pause_s)
             samples[name] += measure(lambda: run(x), repeats=per_round[name], warmup=1).samples_ms
     out = {}
     for name, values in samples.items():
@@ -315,6 +321,37 @@ def profile_int8(name: str, threads: int, repeats: int = 20) -> str:
     return "\n".join(lines)
 
 
+def mixed_int8(name: str, threads: int, rounds: int, budget_s: float) -> str:
+    """Would mixed precision save MobileNetV3's int8 path? fp32, all-int8, and int8 with the
+    depthwise convs, the hard-swish/hard-sigmoid ops, or both left in float, timed side by side."""
+    model = create_model(name).eval()
+    shape = default_input_shape(model)
+    images, _ = digits(shape)
+    lively_weights(model, images[768:784])
+    fp32 = to_onnx(model, shape).proto
+    depthwise = [n.name for n in fp32.graph.node if n.op_type == "Conv"
+                 and next((a.i for a in n.attribute if a.name == "group"), 1) > 1]
+    activations = ["HardSwish", "HardSigmoid"]
+    variants = {"fp32": None, "int8": [], "int8, depthwise in float": depthwise,
+                "int8, hard-swish/sigmoid in float": activations, "int8, both in float": depthwise + activations}
+    runners = {}
+    for label, keep in variants.items():
+        proto = fp32 if keep is None else quantize(fp32, images[:256], batch=8,
+                                                   keep_float=[k for k in keep if k in _ops(fp32)]).proto
+        run = ort_session(proto, threads=threads)
+        runners[label] = lambda x, run=run: run(x)
+    x = images[784:785].contiguous()
+    timings = interleaved(runners, x, rounds, budget_s)
+    base = timings["fp32"]["median_ms"]
+    lines = [f"{name}, batch 1, {threads} threads, {len(depthwise)} depthwise convs: median ms (x fp32)"]
+    lines += [f"  {label:<36} {t['median_ms']:7.2f}  ({t['median_ms'] / base:.2f}x)" for label, t in timings.items()]
+    return "\n".join(lines)
+
+
+def _ops(proto) -> set[str]:  # noqa: ANN001 - onnx type
+    return {n.op_type for n in proto.graph.node} | {n.name for n in proto.graph.node}
+
+
 # ------------------------------------------------------------------------------------------- gpu
 
 
@@ -443,11 +480,16 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", default=str(RESULTS / "deploy"), help="output stem (.json and .md are written)")
     p.add_argument("--profile-int8", metavar="MODEL",
                    help="only print ONNX Runtime's per-op profile of MODEL in fp32 and int8 (batch 1), then exit")
+    p.add_argument("--mixed-int8", metavar="MODEL",
+                   help="only time MODEL's fp32, int8 and mixed-precision int8 variants (batch 1), then exit")
     args = p.parse_args(argv)
     threads = args.threads or available_cores()
     torch.set_num_threads(threads)
     if args.profile_int8:
         print(profile_int8(args.profile_int8, threads))
+        return 0
+    if args.mixed_int8:
+        print(mixed_int8(args.mixed_int8, threads, args.rounds, args.budget))
         return 0
     trained = dict(item.split("=", 1) for item in args.trained)
     started = time.time()

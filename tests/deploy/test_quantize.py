@@ -120,3 +120,23 @@ def test_layers_without_an_int8_kernel_are_named():
     assert module_name("/blocks/blocks.3/se/gate/HardSigmoid") == "blocks.3.se.gate"
     assert module_name("/stem/conv/Conv_output_0_DequantizeLinear") == "stem.conv"
     assert module_name("/Flatten") == ""
+
+
+def test_keep_float_leaves_the_named_nodes_unquantized(trained):
+    model, images, _ = trained
+    fp32 = to_onnx(model, (1, 1, 8, 8)).proto
+    convs = [n.name for n in fp32.graph.node if n.op_type == "Conv"]
+    mixed = quantize(fp32, images[:64], keep_float=[convs[0]]).proto
+    # the kept conv reads a float weight; the others read int8 weights through DequantizeLinear
+    weights = {n.name: n.input[1] for n in mixed.graph.node if n.op_type == "Conv"}
+    inits = {i.name for i in mixed.graph.initializer}
+    assert weights[convs[0]] in inits and all(weights[c] not in inits for c in convs[1:])
+    all_float = quantize(fp32, images[:64], keep_float=["Conv", "Gemm"]).proto
+    assert not [n for n in all_float.graph.node if n.op_type == "DequantizeLinear"
+                and n.input[0] in {i.name for i in all_float.graph.initializer}
+                and len(numpy_helper.to_array(next(i for i in all_float.graph.initializer
+                                                   if i.name == n.input[0])).shape) == 4]
+    with pytest.raises(ValueError, match="keep_float entry 'nonesuch' is neither a node name nor an op type"):
+        quantize(fp32, images[:8], keep_float=["nonesuch"])
+    with pytest.raises(ValueError, match="must be a list of node names or op types"):
+        quantize(fp32, images[:8], keep_float="Conv")

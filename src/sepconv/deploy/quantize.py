@@ -127,6 +127,19 @@ def _batches(name: str, data: torch.Tensor | np.ndarray | Iterable, input_shape:
     return [p.numpy() for p in parts]
 
 
+def _float_nodes(proto: onnx.ModelProto, keep_float: Sequence[str]) -> list[str]:
+    """The node names ``keep_float`` selects (each entry a node name or an op type)."""
+    if isinstance(keep_float, str):
+        raise ValueError(f"keep_float={keep_float!r} must be a list of node names or op types, not one string")
+    names = []
+    for entry in keep_float:
+        hits = [n.name for n in proto.graph.node if entry in (n.name, n.op_type)]
+        if not hits:
+            raise ValueError(f"keep_float entry {entry!r} is neither a node name nor an op type of the graph")
+        names += hits
+    return names
+
+
 class _Reader:
     """onnxruntime.quantization.CalibrationDataReader over a list of arrays."""
 
@@ -202,7 +215,7 @@ def quantize(model: nn.Module | onnx.ModelProto | str | Path, calibration_data: 
              per_channel: bool = True, held_out: torch.Tensor | np.ndarray | None = None,
              labels: torch.Tensor | None = None, input_shape: Sequence[int] | None = None,
              path: str | Path | None = None, method: str = "minmax", reduce_range: bool | None = None,
-             batch: int = 16, data_name: str = "held-out") -> Quantized:
+             batch: int = 16, data_name: str = "held-out", keep_float: Sequence[str] = ()) -> Quantized:
     """Quantize ``model`` to int8 (QDQ) with activation ranges from ``calibration_data``.
 
     ``model`` is an ``nn.Module`` (exported cleanly first, see :func:`~sepconv.deploy.to_onnx`,
@@ -210,7 +223,9 @@ def quantize(model: nn.Module | onnx.ModelProto | str | Path, calibration_data: 
     ``calibration_data`` is an (N, C, H, W) tensor/array or an iterable of such batches; each must
     match the model's input. With ``held_out`` images (and optional ``labels``) the result carries
     a :class:`QuantReport`. ``path`` writes the int8 model (atomically). ``reduce_range`` (7-bit
-    weights) defaults to :func:`needs_reduced_range`.
+    weights) defaults to :func:`needs_reduced_range`. ``keep_float`` names nodes of the ONNX graph
+    (e.g. ``/blocks/blocks.3/dw/conv/Conv``) or op types (``"HardSwish"``) left unquantized (mixed
+    precision); a name that matches nothing is a ValueError.
 
     Example::
 
@@ -245,6 +260,7 @@ def quantize(model: nn.Module | onnx.ModelProto | str | Path, calibration_data: 
         reduce_range = needs_reduced_range()
     shape = _input_shape(fp32)
     batches = _batches("calibration_data", calibration_data, shape, batch)
+    exclude = _float_nodes(fp32, keep_float)
     with tempfile.TemporaryDirectory() as tmp:
         src, pre, out = (str(Path(tmp) / n) for n in ("fp32.onnx", "pre.onnx", "int8.onnx"))
         onnx.save(fp32, src)
@@ -257,6 +273,7 @@ def quantize(model: nn.Module | onnx.ModelProto | str | Path, calibration_data: 
                     weight_type=QuantType.QInt8, calibrate_method={
                         "minmax": CalibrationMethod.MinMax, "entropy": CalibrationMethod.Entropy,
                         "percentile": CalibrationMethod.Percentile}[method],
+                    nodes_to_exclude=exclude,
                 )
         except Exception as e:  # noqa: BLE001 - ORT's quantizer raises bare Exceptions naming the node
             raise ValueError(f"ONNX Runtime cannot quantize this model: {str(e).splitlines()[0]}") from None
