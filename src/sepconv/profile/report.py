@@ -157,15 +157,18 @@ def ratio_warning(doc: dict[str, Any]) -> str | None:
     model's (:data:`RATIO_RANGE`), else None. With several threads on a machine other processes
     also use, OpenMP threads that finish early spin-wait for one that lost its core, at every
     kernel's barrier: the whole model (hundreds of kernels back to back) can run many times slower
-    than its layers timed one by one (measured here: layers 5.2 ms, model 54.8 ms, 2 threads on
-    2 loaded cores). One thread has no barrier to wait at; a passive wait policy yields the core."""
+    than its layers timed one by one (measured here: layers 6.7 ms, model 240.7 ms, 2 threads on
+    2 loaded cores, ``benchmarks/results/profile/loaded_machine.txt``). One thread has no barrier to wait at; a passive wait policy yields the core."""
     ratio = doc["timing"].get("layers_to_model_ratio")
     low, high = RATIO_RANGE
     if ratio is None or low <= ratio <= high:
         return None
-    return (f"warning: the layers add up to {ratio:.0%} of the whole model's time, outside {low:.0%}-{high:.0%}, so "
-            f"the per-layer times do not account for the model's; with {doc['threads']} threads on a shared "
-            "machine OpenMP threads spin-wait for busy cores: profile with --threads 1 or OMP_WAIT_POLICY=PASSIVE")
+    head = (f"warning: the layers add up to {ratio:.0%} of the whole model's time, outside {low:.0%}-{high:.0%}, so "
+            "the per-layer times do not account for the model's; ")
+    if doc["threads"] == 1:  # no barrier to wait at: only other processes taking the core explain it
+        return head + "other processes took the core in between: profile an idle machine"
+    return head + (f"with {doc['threads']} threads on a shared machine OpenMP threads spin-wait for busy cores: "
+                   "profile with --threads 1 or OMP_WAIT_POLICY=PASSIVE")
 
 
 def summary_line(doc: dict[str, Any]) -> str:
