@@ -182,7 +182,7 @@ def test_ratio_warning_on_one_thread_blames_other_processes(doc):
 def test_ratio_warning_is_printed_and_on_the_page(doc):
     from rich.console import Console
 
-    low = with_ratio(doc, 5.2 / 54.8)
+    low = with_ratio(doc, 6.7 / 240.7)
     console = Console(record=True, width=200)
     print_report(low, console)
     assert ratio_warning(low) in console.export_text()

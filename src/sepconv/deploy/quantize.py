@@ -23,7 +23,6 @@ import io
 import math
 import platform
 import tempfile
-from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -52,8 +51,12 @@ class QuantReport:
     sqnr_db: float  # 10 log10(|fp32 logits|^2 / |int8 - fp32|^2): meaningful even for random weights
     fp32_accuracy: float | None = None
     int8_accuracy: float | None = None
-    float_ops: dict[str, int] = field(default_factory=dict)
-    float_layers: dict[str, list[str]] = field(default_factory=dict)  # op type -> the layers it runs in
+    float_layers: dict[str, list[str]] = field(default_factory=dict)  # op type still float -> its layers
+
+    @property
+    def float_ops(self) -> dict[str, int]:
+        """How many nodes of each op type ONNX Runtime still runs on dequantized floats."""
+        return {op: len(layers) for op, layers in self.float_layers.items()}
 
     @property
     def accuracy_drop(self) -> float | None:
@@ -68,15 +71,13 @@ class QuantReport:
             text += (f", accuracy {100 * self.fp32_accuracy:.1f}% -> {100 * self.int8_accuracy:.1f}% "
                      f"(drop {self.accuracy_drop:.1f} points)")
         text += f", logit SQNR {self.sqnr_db:.1f} dB, max |logit diff| {self.max_abs_diff:.3g}"
-        if self.float_ops:
+        if self.float_layers:
             text += "; still float (no int8 kernel in ONNX Runtime: runs on dequantized values): " + ", ".join(
-                f"{op} x{n}{_some(self.float_layers.get(op, []))}" for op, n in sorted(self.float_ops.items()))
+                f"{op} x{len(layers)}{_some(layers)}" for op, layers in sorted(self.float_layers.items()))
         return text
 
 
 def _some(layers: list[str], shown: int = 3) -> str:
-    if not layers:
-        return ""
     more = f", +{len(layers) - shown} more" if len(layers) > shown else ""
     return f" ({', '.join(layers[:shown])}{more})"
 
@@ -179,11 +180,6 @@ def float_nodes(proto: onnx.ModelProto) -> list[tuple[str, str]]:
     return found
 
 
-def float_ops(proto: onnx.ModelProto) -> dict[str, int]:
-    """Op types that ONNX Runtime, after fusing the QDQ graph, still feeds with dequantized floats."""
-    return dict(Counter(op for op, _ in float_nodes(proto)))
-
-
 def compare(fp32: onnx.ModelProto, int8: onnx.ModelProto, images: torch.Tensor, labels: torch.Tensor | None,
             data: str, batch: int = 32) -> QuantReport:
     """Run both models on ``images`` and compare their top-1 predictions (and accuracy with ``labels``)."""
@@ -202,8 +198,7 @@ def compare(fp32: onnx.ModelProto, int8: onnx.ModelProto, images: torch.Tensor, 
     for op, layer in nodes:
         layers.setdefault(op, []).append(layer)
     report = QuantReport(data, ref.shape[0], float((ref.argmax(1) == got.argmax(1)).float().mean()),
-                         float((ref - got).abs().max()), sqnr, float_ops=dict(Counter(op for op, _ in nodes)),
-                         float_layers=layers)
+                         float((ref - got).abs().max()), sqnr, float_layers=layers)
     if labels is not None:
         labels = labels[: ref.shape[0]]
         report.fp32_accuracy = float((ref.argmax(1) == labels).float().mean())

@@ -147,7 +147,8 @@ class ConvNet(nn.Module):
         return next(m for m in self.stem.modules() if isinstance(m, nn.Conv2d)).in_channels
 
     def _forward_features(self, x: torch.Tensor) -> torch.Tensor:
-        raise NotImplementedError
+        """Stem -> blocks -> the family's last conv: the map the head reads. Each family defines it."""
+        raise NotImplementedError(f"{type(self).__name__} must define _forward_features")
 
     @reports_input_channels
     def forward_features(self, x: torch.Tensor) -> torch.Tensor | list[torch.Tensor]:

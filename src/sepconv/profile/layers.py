@@ -10,8 +10,8 @@ the same load, so on one thread, or on an idle machine, the per-layer times add 
 whole-model time (minus what no leaf module does: residual additions, reshapes, Python glue) even
 while other processes come and go. Not so with several threads on cores other processes also use:
 at every kernel's barrier OpenMP threads spin-wait for one that lost its core, and the whole model
-(hundreds of kernels back to back) can take many times its layers' sum (measured: 54.8 ms against
-5.2 ms, 2 threads on 2 loaded cores); :func:`sepconv.profile.report.ratio_warning` says so in the
+(hundreds of kernels back to back) can take many times its layers' sum (measured: 240.7 ms against
+6.7 ms, 2 threads on 2 loaded cores, ``benchmarks/results/profile/loaded_machine.txt``); :func:`sepconv.profile.report.ratio_warning` says so in the
 report. Replaying a layer right after all the others also leaves the caches about as cold as they
 are in the real forward pass.
 

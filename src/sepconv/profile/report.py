@@ -158,7 +158,9 @@ def ratio_warning(doc: dict[str, Any]) -> str | None:
     also use, OpenMP threads that finish early spin-wait for one that lost its core, at every
     kernel's barrier: the whole model (hundreds of kernels back to back) can run many times slower
     than its layers timed one by one (measured here: layers 6.7 ms, model 240.7 ms, 2 threads on
-    2 loaded cores, ``benchmarks/results/profile/loaded_machine.txt``). One thread has no barrier to wait at; a passive wait policy yields the core."""
+    2 loaded cores, ``benchmarks/results/profile/loaded_machine.txt``). One thread has no barrier
+    to wait at, so there only other processes taking the core explain it; a passive wait policy
+    yields the core."""
     ratio = doc["timing"].get("layers_to_model_ratio")
     low, high = RATIO_RANGE
     if ratio is None or low <= ratio <= high:
