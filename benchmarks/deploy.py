@@ -30,6 +30,7 @@ On a CUDA machine the GPU figures (eager, channels_last, torch.compile, AMP fp16
     .venv/bin/python benchmarks/deploy.py --models mobilenet_v2 --batches 1 --no-inductor
     .venv/bin/python benchmarks/deploy.py --profile-int8 mobilenet_v3_large --threads 1
     .venv/bin/python benchmarks/deploy.py --mixed-int8 mobilenet_v3_large
+    .venv/bin/python benchmarks/deploy.py --alternatives mobilenet_v3_large --batches 1
 """
 
 from __future__ import annotations
@@ -347,6 +348,89 @@ def mixed_int8(name: str, threads: int, rounds: int, budget_s: float) -> str:
     return "\n".join(lines)
 
 
+def _openvino_runner(proto, threads: int) -> Runner:
+    """OpenVINO's CPU plugin on an ONNX model, fp32 inference precision (it would pick bf16 here)."""
+    import openvino
+
+    core = openvino.Core()
+    compiled = core.compile_model(core.read_model(proto.SerializeToString(), b""), "CPU", {
+        "INFERENCE_NUM_THREADS": threads, "PERFORMANCE_HINT": "LATENCY", "INFERENCE_PRECISION_HINT": "f32"})
+    request = compiled.create_infer_request()
+    return lambda x: torch.from_numpy(request.infer({0: x.numpy()})[0].copy())
+
+
+def _pt2e_int8_runner(model: torch.nn.Module, calib: torch.Tensor, x: torch.Tensor) -> Runner:
+    """PyTorch's own x86 int8 path: torchao's PT2E flow with X86InductorQuantizer, then Inductor
+    with freezing (oneDNN int8 convs with fused post-ops)."""
+    import torch._inductor.config as inductor_config
+    from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_pt2e
+    from torchao.quantization.pt2e.quantizer import x86_inductor_quantizer as x86
+
+    quantizer = x86.X86InductorQuantizer().set_global(x86.get_default_x86_inductor_quantization_config())
+    prepared = prepare_pt2e(torch.export.export(model, (x,)).module(), quantizer)
+    for start in range(0, len(calib), len(x)):
+        prepared(calib[start:start + len(x)])
+    compiled = torch.compile(convert_pt2e(prepared))
+
+    def run(x: torch.Tensor) -> torch.Tensor:
+        with inductor_config.patch(freezing=True), torch.no_grad():
+            return compiled(x)
+
+    run(x)
+    return run
+
+
+def alternatives(name: str, batch: int, threads: int, rounds: int, budget_s: float) -> str:
+    """Does any other engine or setting close the missed targets? Beside the plain-export peer and
+    sepconv's own fp32 and int8 paths: ORT with another thread-pool split, ORT with one
+    single-thread session per core each on part of the batch, OpenVINO fp32 and int8 (on the same
+    ONNX files), and PyTorch's PT2E int8 with Inductor; the last two only where installed."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from sepconv.deploy.ort import session_options
+
+    model = create_model(name).eval()
+    shape = default_input_shape(model)
+    images, _ = digits(shape)
+    lively_weights(model, images[768:784])
+    x = images[784:784 + batch].contiguous()
+    fp32 = to_onnx(model, shape).proto
+    int8 = quantize(fp32, images[:256], batch=8).proto
+    with torch.inference_mode():
+        reference = model(x)
+    runners: dict[str, Runner] = {"peer: onnxruntime (plain export)": peer_onnxruntime(model, x),
+                                  "sepconv fp32 (onnxruntime)": ort_session(fp32, threads=threads)}
+    so = session_options(threads)
+    so.add_session_config_entry("session.dynamic_block_base", "4")
+    block = ort.InferenceSession(fp32.SerializeToString(), so, providers=["CPUExecutionProvider"])
+    runners["onnxruntime, dynamic_block_base=4"] = lambda x: torch.from_numpy(block.run(None, {"input": x.numpy()})[0])
+    if batch >= threads > 1:
+        singles = [ort_session(fp32, threads=1) for _ in range(threads)]
+        pool = ThreadPoolExecutor(threads)
+
+        def split(x: torch.Tensor) -> torch.Tensor:  # ORT releases the GIL while it runs
+            return torch.cat([f.result() for f in [pool.submit(s, part) for s, part in zip(singles, x.chunk(threads))]])
+
+        runners[f"onnxruntime, {threads} x 1 thread, batch split"] = split
+    notes = []
+    for label, build in (("openvino fp32", lambda: _openvino_runner(fp32, threads)),
+                         ("openvino int8 (sepconv's QDQ file)", lambda: _openvino_runner(int8, threads)),
+                         ("sepconv int8 (onnxruntime)", lambda: ort_session(int8, threads=threads)),
+                         ("pytorch pt2e int8 + inductor", lambda: _pt2e_int8_runner(model, images[:64], x))):
+        try:
+            runners[label] = build()
+        except ImportError as e:
+            notes.append(f"  {label}: not installed ({e.name}; pip install {'openvino' if 'openvino' in label else 'torchao'})")
+    limit = 1e-4 + 1e-4 * float(reference.abs().max())
+    for label in [k for k in runners if "int8" not in k and max_diff(runners[k], x, reference) > limit]:
+        notes.append(f"  {label}: output differs from eager by {max_diff(runners.pop(label), x, reference):.3g}, not timed")
+    timings = interleaved(runners, x, rounds, budget_s)
+    base = timings["peer: onnxruntime (plain export)"]["median_ms"]
+    lines = [f"{name}, batch {batch}, {threads} threads: median ms (x the plain-export ORT peer)"]
+    lines += [f"  {label:<40} {t['median_ms']:8.2f}  ({t['median_ms'] / base:.2f}x)" for label, t in timings.items()]
+    return "\n".join(lines + notes)
+
+
 # ------------------------------------------------------------------------------------------- gpu
 
 
@@ -477,6 +561,8 @@ def main(argv: list[str] | None = None) -> int:
                    help="only print ONNX Runtime's per-op profile of MODEL in fp32 and int8 (batch 1), then exit")
     p.add_argument("--mixed-int8", metavar="MODEL",
                    help="only time MODEL's fp32, int8 and mixed-precision int8 variants (batch 1), then exit")
+    p.add_argument("--alternatives", metavar="MODEL",
+                   help="only time MODEL on other engines and ORT settings (first --batches value), then exit")
     args = p.parse_args(argv)
     threads = args.threads or available_cores()
     torch.set_num_threads(threads)
@@ -485,6 +571,9 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.mixed_int8:
         print(mixed_int8(args.mixed_int8, threads, args.rounds, args.budget))
+        return 0
+    if args.alternatives:
+        print(alternatives(args.alternatives, args.batches[0], threads, args.rounds, args.budget))
         return 0
     trained = dict(item.split("=", 1) for item in args.trained)
     started = time.time()
