@@ -105,6 +105,8 @@ def load_model(path: str | Path, name: str | None = None, **overrides: Any) -> n
     except Exception as e:  # safetensors raises its own error types for corrupt files
         raise ValueError(f"weights={str(path)!r}: not a readable safetensors file ({e})") from None
     load_state_dict_exact(model, state, str(path))
+    if config.get("weights"):  # where imported weights came from: sepconv.weights.save writes it again
+        model.sepconv_weights = config["weights"]
     return model
 
 

@@ -183,6 +183,9 @@ def test_saved_import_rebuilds_from_the_file_alone(tmp_path: Path, timm_v2) -> N
     x = torch.randn(1, 3, 64, 64)
     with torch.no_grad():
         assert torch.equal(rebuilt(x), model(x))
+    # saving the rebuilt model again keeps where its weights came from
+    again = json.loads(W.save(rebuilt, tmp_path / "again.safetensors").with_suffix(".json").read_text())
+    assert again["weights"] == sidecar["weights"]
 
 
 def test_a_foreign_file_without_weights_source_names_the_sources(tmp_path: Path, timm_v2) -> None:
