@@ -189,8 +189,14 @@ def test_ddp_two_processes_equal_one_process(tmp_path):
     args = ["tiny_train_net:norm=false", *TINY, "--epochs", "2", "--batch-size", "64", "--optimizer", "adamw"]
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", str(HELPER),
            "train", *args, "--out", str(tmp_path / "ddp"), "--json"]
-    ddp = subprocess.run(cmd, env=ENV, capture_output=True, text=True, timeout=300)
+    log = tmp_path / "writes.log"
+    ddp = subprocess.run(cmd, env={**ENV, "SEPCONV_TEST_WRITE_LOG": str(log)}, capture_output=True, text=True,
+                         timeout=300)
     assert ddp.returncode == 0, ddp.stderr[-2000:]
+    # only rank 0 writes: every temporary file and every file renamed into place is rank 0's
+    writes = [line.split(" ", 1) for line in log.read_text().splitlines()]
+    assert writes and {rank for rank, _ in writes} == {"0"}, writes
+    assert {Path(path).name for _, path in writes} >= {"model.safetensors", "model.json", "state.json"}
     single = Trainer(TrainConfig("tiny_train_net", {"norm": False}, data="digits", img_size=16, epochs=2,
                                  batch_size=64, optimizer="adamw", out=str(tmp_path / "one"), progress=False)).fit()
     state = read_state(tmp_path / "ddp")

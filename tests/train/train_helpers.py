@@ -83,7 +83,36 @@ def register() -> None:
 
 register()
 
+def log_file_writes(log: str) -> None:
+    """Append ``<RANK> <path>`` to ``log`` for every temporary file made and every file renamed into
+    place (sepconv writes all files that way), so that a test sees which rank wrote what."""
+    import os
+    import tempfile
+
+    rank = os.environ.get("RANK", "0")
+    real_replace, real_mkstemp = os.replace, tempfile.mkstemp
+
+    def record(path: object) -> None:
+        with open(log, "a") as f:
+            f.write(f"{rank} {os.fspath(path)}\n")
+
+    def replace(src, dst, *args, **kwargs):  # noqa: ANN001, ANN202 - os.replace's signature
+        record(dst)
+        return real_replace(src, dst, *args, **kwargs)
+
+    def mkstemp(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+        fd, name = real_mkstemp(*args, **kwargs)
+        record(name)
+        return fd, name
+
+    os.replace, tempfile.mkstemp = replace, mkstemp
+
+
 if __name__ == "__main__":
+    import os
+
     from sepconv.cli import main
 
+    if os.environ.get("SEPCONV_TEST_WRITE_LOG"):
+        log_file_writes(os.environ["SEPCONV_TEST_WRITE_LOG"])
     sys.exit(main(sys.argv[1:]))
