@@ -121,19 +121,28 @@ def interleaved(runners: dict[str, Runner], x: torch.Tensor, rounds: int, budget
         warm = measure(lambda: run(x), repeats=1, warmup=2).median_ms
         per_round[name] = max(1, min(20, round(budget_s * 1e3 / max(warm, 1e-3) / rounds)))
     samples: dict[str, list[float]] = {name: [] for name in runners}
+    by_round: dict[str, list[float]] = {name: [] for name in runners}
     for _ in range(rounds):
         for name, run in runners.items():
             # Let the previous runner's threads go idle first: OpenMP's (PyTorch's) spin-wait up to
             # 200 ms after a parallel region and ORT's pool spins after a run, stealing the 2 cores
             # from whoever runs next; then one untimed call
             time.sleep(pause_s)
-            samples[name] += measure(lambda: run(x), repeats=per_round[name], warmup=1).samples_ms
+            timing = measure(lambda: run(x), repeats=per_round[name], warmup=1)
+            samples[name] += timing.samples_ms
+            by_round[name].append(timing.median_ms)
     out = {}
     for name, values in samples.items():
         ranked = sorted(values)
         out[name] = {"median_ms": statistics.median(values), "p90_ms": ranked[int(np.ceil(0.9 * len(ranked))) - 1],
-                     "samples": len(values)}
+                     "samples": len(values), "round_medians_ms": by_round[name]}
     return out
+
+
+def round_ratios(timings: dict[str, dict], a: str, b: str) -> list[float]:
+    """``a`` over ``b`` in each interleaved round (their medians within the round): how much of a
+    ratio of the overall medians is a steady difference and how much the rounds' spread."""
+    return [x / y for x, y in zip(timings[a]["round_medians_ms"], timings[b]["round_medians_ms"])]
 
 
 @torch.no_grad()
@@ -227,6 +236,7 @@ def bench_cpu(name: str, batches: list[int], threads: int, rounds: int, budget_s
             "best_peer": best_peer, "best_peer_ms": peers[best_peer],
             "sepconv_fp32": best_ours, "sepconv_fp32_ms": ours[best_ours],
             "fp32_vs_best_peer": ours[best_ours] / peers[best_peer],
+            "fp32_vs_best_peer_by_round": round_ratios(timings, best_ours, best_peer),
             "fp32_speedup_vs_eager": peers["peer: eager"] / ours[best_ours],
             "int8_ms": int8_ms, "int8_vs_fp32": int8_ms / ours[best_ours],
             "int8_report": {k: v for k, v in vars(report).items()} | {"summary": report.summary()},
@@ -480,6 +490,12 @@ def bench_cuda(name: str, batches: list[int], rounds: int, budget_s: float, indu
 # ------------------------------------------------------------------------------------------ report
 
 
+def spread(row: dict) -> str:
+    """`` (lo–hi)``: the lowest and highest per-round ratio of sepconv fp32 to the best peer."""
+    ratios = row.get("fp32_vs_best_peer_by_round")
+    return f" ({min(ratios):.2f}–{max(ratios):.2f})" if ratios else ""
+
+
 def markdown(result: dict) -> str:
     env = result["environment"]
     lines = [
@@ -487,7 +503,8 @@ def markdown(result: dict) -> str:
         "",
         f"{env['date']}; {env['cpu']}, {env['cores']} cores, {result['threads']} threads; torch {env['torch']}, "
         f"onnxruntime {env['onnxruntime']}; int8 weights {'7' if env['int8_reduced_range'] else '8'}-bit "
-        f"(see sepconv.deploy.quantize). Median latency in ms (interleaved rounds); ratios to the best peer. "
+        f"(see sepconv.deploy.quantize). Median latency in ms (interleaved rounds); ratios to the best peer, "
+        "fp32 / best peer with its lowest and highest value in a single round (the rounds' spread). "
         "Load average before/after each row: a value above the core count means another process shared the cores.",
         "",
         "| model | batch | eager | torch.compile | ORT plain | sepconv fp32 (path) | fp32 / best peer | "
@@ -503,7 +520,7 @@ def markdown(result: dict) -> str:
         lines.append(
             f"| {r['model']} | {r['batch']} | {ms('peer: eager')} | {ms('peer: torch.compile')} | "
             f"{ms('peer: onnxruntime (plain export)')} | {r['sepconv_fp32_ms']:.2f} "
-            f"({r['sepconv_fp32'].removeprefix('sepconv: ')}) | {r['fp32_vs_best_peer']:.2f}x | "
+            f"({r['sepconv_fp32'].removeprefix('sepconv: ')}) | {r['fp32_vs_best_peer']:.2f}x{spread(r)} | "
             f"{r['fp32_speedup_vs_eager']:.1f}x | {r['int8_ms']:.2f} | {r['int8_vs_fp32']:.2f}x | "
             f"{r['load_avg_before']:.1f}/{r['load_avg_after']:.1f} |")
     lines += ["", "Every sepconv candidate (fp32, BN folded), ms:", "",
