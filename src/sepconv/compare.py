@@ -182,7 +182,6 @@ def compare_layer(
     threads: int | None = None,
     repeats: int = 20,
     warmup: int = 3,
-    reuse: dict | None = None,
 ) -> CompareResult:
     """Build every form of one conv layer, count it with the cost model, and time it.
 
@@ -190,8 +189,6 @@ def compare_layer(
     left as None, the largest of 8, 4, 2 that fits is used, and when none fits the form is listed
     with the reason. ``threads`` sets ``torch.set_num_threads`` for the timing (restored
     afterwards); ``repeats=0`` skips timing. Sizes use "same" padding, as the layers do by default.
-    ``reuse``, a dict shared between calls (a sweep passes one), keeps each measured form: a later
-    call whose form has the same layer and input reports that measurement instead of timing again.
     """
     for name, value in (("in_channels", in_channels), ("out_channels", out_channels), ("kernel", kernel),
                         ("size", size), ("stride", stride), ("depth_multiplier", depth_multiplier),
@@ -224,16 +221,7 @@ def compare_layer(
         torch.set_num_threads(threads)
     try:
         used_threads = torch.get_num_threads()
-        rows = []
-        for form in forms:  # the label carries each form's own setting (G, d, S, kernel)
-            key = (form.form, form.label, in_channels, out_channels, kernel, size, stride, batch,
-                   used_threads, repeats, warmup)
-            if reuse is not None and key in reuse:
-                rows.append(reuse[key])
-                continue
-            rows.append(form.measure(x, repeats, warmup))
-            if reuse is not None:
-                reuse[key] = rows[-1]
+        rows = [form.measure(x, repeats, warmup) for form in forms]
     finally:
         torch.set_num_threads(previous_threads)
     return CompareResult(config, used_threads, [_relative(row, rows[0]) for row in rows])

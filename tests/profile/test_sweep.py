@@ -49,27 +49,6 @@ def test_xception_spectrum_macs_follow_compare():
     assert standard == {9 * 8 * 8 * 64}
 
 
-def test_forms_the_sweep_does_not_change_are_timed_once(monkeypatch):
-    """A segments sweep changes only the segmented form: the other four are timed at the first
-    value and reported, unchanged, at every value; the segmented one is timed at each."""
-    import sepconv.compare as compare_module
-
-    timed = []
-    real = compare_module.time_module
-    monkeypatch.setattr(compare_module, "time_module",
-                        lambda module, *a, **k: timed.append(type(module).__name__) or real(module, *a, **k))
-    doc = sweep_layer("segments", [1, 2, 4], in_channels=8, out_channels=8, size=8, repeats=1, warmup=0)
-    assert sorted(timed) == sorted(["Conv2d", "GroupedConv2d", "SeparableConv2d", "SpatiallySeparableConv2d"]
-                                   + ["SegmentedSeparableConv2d"] * 3)
-    standard = [next(f for f in p["forms"] if f["form"] == "standard")["latency_ms"] for p in doc["points"]]
-    assert standard[0] is not None and standard == [standard[0]] * 3
-    # and compare_layer on its own (no reuse dict) times every form every time
-    timed.clear()
-    compare_layer(8, 8, size=8, repeats=1, warmup=0)
-    compare_layer(8, 8, size=8, repeats=1, warmup=0)
-    assert len(timed) == 10
-
-
 def test_channels_sets_both(capsys):
     doc = sweep_layer("channels", [4, 8], repeats=0)
     assert [(p["config"]["in_channels"], p["config"]["out_channels"]) for p in doc["points"]] == [(4, 4), (8, 8)]

@@ -190,13 +190,17 @@ def test_ddp_two_processes_equal_one_process(tmp_path):
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", str(HELPER),
            "train", *args, "--out", str(tmp_path / "ddp"), "--json"]
     log = tmp_path / "writes.log"
-    ddp = subprocess.run(cmd, env={**ENV, "SEPCONV_TEST_WRITE_LOG": str(log)}, capture_output=True, text=True,
-                         timeout=300)
+    env = {**ENV, "SEPCONV_TEST_WRITE_LOG": str(log), "SEPCONV_TEST_WRITE_UNDER": str(tmp_path / "ddp")}
+    ddp = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
     assert ddp.returncode == 0, ddp.stderr[-2000:]
-    # only rank 0 writes: every temporary file and every file renamed into place is rank 0's
-    writes = [line.split(" ", 1) for line in log.read_text().splitlines()]
-    assert writes and {rank for rank, _ in writes} == {"0"}, writes
-    assert {Path(path).name for _, path in writes} >= {"model.safetensors", "model.json", "state.json"}
+    # only rank 0 writes: every file opened for writing, renamed, removed or made under the run's
+    # directory, by either rank, is logged (both ranks logged their start)
+    events = [line.split(" ", 2) for line in log.read_text().splitlines()]
+    assert sorted(rank for rank, event, _ in events if event == "start") == ["0", "1"], events
+    writes = [(rank, event, path) for rank, event, path in events if event != "start"]
+    assert writes and {rank for rank, _, _ in writes} == {"0"}, [w for w in writes if w[0] != "0"][:5]
+    assert {Path(path).name for _, event, path in writes if event == "os.rename"} >= \
+        {"model.safetensors", "model.json", "state.json"}
     single = Trainer(TrainConfig("tiny_train_net", {"norm": False}, data="digits", img_size=16, epochs=2,
                                  batch_size=64, optimizer="adamw", out=str(tmp_path / "one"), progress=False)).fit()
     state = read_state(tmp_path / "ddp")

@@ -83,29 +83,30 @@ def register() -> None:
 
 register()
 
-def log_file_writes(log: str) -> None:
-    """Append ``<RANK> <path>`` to ``log`` for every temporary file made and every file renamed into
-    place (sepconv writes all files that way), so that a test sees which rank wrote what."""
+def log_file_writes(log: str, under: str) -> None:
+    """Append ``<RANK> <event> <path>`` to ``log`` for every file or directory this process
+    creates, opens for writing, renames or removes below ``under`` (Python's audit events, so any
+    way of writing counts), after a ``<RANK> start`` line that shows the hook was installed."""
     import os
-    import tempfile
 
     rank = os.environ.get("RANK", "0")
-    real_replace, real_mkstemp = os.replace, tempfile.mkstemp
+    root = os.path.realpath(under)
+    fd = os.open(log, os.O_WRONLY | os.O_APPEND | os.O_CREAT)  # before the hook: not logged itself
+    writing = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_APPEND | os.O_TRUNC
 
-    def record(path: object) -> None:
-        with open(log, "a") as f:
-            f.write(f"{rank} {os.fspath(path)}\n")
+    def record(event: str, path: object) -> None:
+        if isinstance(path, (str, bytes, os.PathLike)) and os.path.realpath(os.fsdecode(path)).startswith(root):
+            os.write(fd, f"{rank} {event} {os.fsdecode(path)}\n".encode())
 
-    def replace(src, dst, *args, **kwargs):  # noqa: ANN001, ANN202 - os.replace's signature
-        record(dst)
-        return real_replace(src, dst, *args, **kwargs)
+    def hook(event: str, args: tuple) -> None:
+        if event == "open" and (args[1] is not None and any(c in args[1] for c in "wax+")
+                                or args[1] is None and isinstance(args[2], int) and args[2] & writing):
+            record(event, args[0])
+        elif event in ("os.rename", "os.remove", "os.mkdir", "os.rmdir", "shutil.rmtree"):
+            record(event, args[1] if event == "os.rename" else args[0])  # rename: the destination
 
-    def mkstemp(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
-        fd, name = real_mkstemp(*args, **kwargs)
-        record(name)
-        return fd, name
-
-    os.replace, tempfile.mkstemp = replace, mkstemp
+    os.write(fd, f"{rank} start {root}\n".encode())
+    sys.addaudithook(hook)
 
 
 if __name__ == "__main__":
@@ -114,5 +115,5 @@ if __name__ == "__main__":
     from sepconv.cli import main
 
     if os.environ.get("SEPCONV_TEST_WRITE_LOG"):
-        log_file_writes(os.environ["SEPCONV_TEST_WRITE_LOG"])
+        log_file_writes(os.environ["SEPCONV_TEST_WRITE_LOG"], os.environ["SEPCONV_TEST_WRITE_UNDER"])
     sys.exit(main(sys.argv[1:]))

@@ -80,9 +80,9 @@ def sweep_layer(parameter: str, values: Sequence[int], **config: Any) -> dict[st
 
     Returns the JSON document: ``sweep`` (``parameter``, ``values``), ``threads`` and ``points``,
     one per value: ``{"value": v, **CompareResult.to_dict()}`` (``config`` and ``forms`` with
-    ``params``, ``macs``, ``latency_ms``... as ``sepconv compare --json`` documents them). A form
-    the swept value does not change (the standard conv in a ``segments`` sweep) is timed once and
-    reported at every value.
+    ``params``, ``macs``, ``latency_ms``... as ``sepconv compare --json`` documents them). Each
+    value times every form afresh, those the value does not change too, so that every point's
+    speed-ups are ratios of timings taken side by side, not across minutes of a changing machine.
     """
     from ..compare import compare_layer
 
@@ -90,11 +90,11 @@ def sweep_layer(parameter: str, values: Sequence[int], **config: Any) -> dict[st
         raise ValueError(f"parameter={parameter!r} must be one of {', '.join(PARAMETERS)}")
     if not values:
         raise ValueError(f"values for {parameter} must not be empty")
-    points, threads, measured = [], None, {}
+    points, threads = [], None
     for value in values:
         kwargs = {**config, **({"in_channels": value, "out_channels": value} if parameter == "channels"
                                else {parameter: value})}
-        result = compare_layer(**kwargs, reuse=measured)  # forms the value does not change: timed once
+        result = compare_layer(**kwargs)
         threads = result.threads
         points.append({"value": value, **result.to_dict()})
     return {"sweep": {"parameter": parameter, "values": list(values)}, "threads": threads, "points": points}

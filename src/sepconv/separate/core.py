@@ -148,6 +148,9 @@ def separate(
     config = getattr(new, "sepconv_config", None)
     if config is not None:  # so that save_model records it and load_model rebuilds it
         new.sepconv_config = {**config, "separation": [*config.get("separation", []), {"to": to, "layers": plan}]}
+    weights = getattr(new, "sepconv_weights", None)
+    if weights is not None and "loaded" in weights:  # the import's tensor counts describe the layers replaced
+        new.sepconv_weights = {"separated_from": weights}
     if recalibrate_bn:
         report.bn_recalibrated = recalibrate(new, x)
     if x is not None:
