@@ -59,7 +59,7 @@ from sepconv.deploy import to_onnx
 from sepconv.deploy.compile import compile as compile_model
 from sepconv.deploy.data import digits
 from sepconv.deploy.ort import OrtRunner, available_cores, ort_session, session_options
-from sepconv.deploy.quantize import compare, needs_reduced_range, quantize
+from sepconv.deploy.quantize import compare, needs_reduced_range, quantize, sqnr_db
 from sepconv.deploy.shapes import default_input_shape
 from sepconv.deploy.synthetic import lively_weights
 from sepconv.models import create_model
@@ -155,9 +155,8 @@ def noise_sensitivity(model: torch.nn.Module, images: torch.Tensor, snr_db: floa
     g = torch.Generator().manual_seed(0)
     ref = model(images)
     noisy = model(images + torch.randn(images.shape, generator=g) * images.std() * 10 ** (-snr_db / 20))
-    sqnr = 10 * np.log10(float(ref.double().square().sum() / (noisy - ref).double().square().sum()))
     return {"input_snr_db": snr_db, "agreement": float((noisy.argmax(1) == ref.argmax(1)).float().mean()),
-            "logit_sqnr_db": float(sqnr), "samples": len(images)}
+            "logit_sqnr_db": sqnr_db(noisy, ref), "samples": len(images)}
 
 
 def max_diff(run: Runner, x: torch.Tensor, reference: torch.Tensor) -> float:
@@ -302,7 +301,6 @@ def profile_int8(name: str, threads: int, repeats: int = 20) -> str:
     import collections
     import json as json_mod
 
-
     model = create_model(name).eval()
     shape = default_input_shape(model)
     images, _ = digits(shape)
@@ -369,12 +367,6 @@ def _openvino_runner(proto, threads: int) -> Runner:
     return lambda x: torch.from_numpy(request.infer({0: x.numpy()})[0].copy())
 
 
-def _sqnr_db(out: torch.Tensor, reference: torch.Tensor) -> float:
-    """Signal over error of ``out`` against ``reference``, in dB."""
-    error = float(((out - reference) ** 2).sum())
-    return float("inf") if error == 0 else 10 * np.log10(float((reference ** 2).sum()) / error)
-
-
 def alternatives(name: str, batch: int, threads: int, rounds: int, budget_s: float) -> str:
     """Does any other engine or setting close the missed targets? Beside the plain-export peer and
     sepconv's own fp32 and int8 paths: ORT with larger work blocks per thread
@@ -385,7 +377,6 @@ def alternatives(name: str, batch: int, threads: int, rounds: int, budget_s: flo
     X86InductorQuantizer, is left out: with torchao 0.18 it quantized MobileNetV2's classifier and
     none of its 52 convs, so its timings were Inductor fp32's.)"""
     from concurrent.futures import ThreadPoolExecutor
-
 
     torch.manual_seed(0)
     model = create_model(name).eval()
@@ -414,9 +405,10 @@ def alternatives(name: str, batch: int, threads: int, rounds: int, budget_s: flo
 
             runners[f"onnxruntime, {threads} x 1 thread, batch split"] = split
         notes = []
+        quantized = ("openvino int8 (sepconv's QDQ file)", "sepconv int8 (onnxruntime)")
         for label, build in (("openvino fp32", lambda: _openvino_runner(fp32, threads)),
-                             ("openvino int8 (sepconv's QDQ file)", lambda: _openvino_runner(int8, threads)),
-                             ("sepconv int8 (onnxruntime)", lambda: ort_session(int8, threads=threads))):
+                             (quantized[0], lambda: _openvino_runner(int8, threads)),
+                             (quantized[1], lambda: ort_session(int8, threads=threads))):
             try:
                 runners[label] = build()
             except ImportError as e:
@@ -424,13 +416,13 @@ def alternatives(name: str, batch: int, threads: int, rounds: int, budget_s: flo
             except Exception as e:  # noqa: BLE001 - a failing alternative is reported, the others still run
                 notes.append(f"  {label}: failed: {' '.join(str(e).split())[:200]}")
         limit = 1e-4 + 1e-4 * float(reference.abs().max())
-        checks = {label: max_diff(run, x, reference) for label, run in runners.items() if "int8" not in label}
+        checks = {label: max_diff(run, x, reference) for label, run in runners.items() if label not in quantized}
         if checks[peer] > limit:
             raise RuntimeError(f"the plain-export ORT peer differs from eager by {checks[peer]:.3g}")
         for label in [k for k, diff in checks.items() if diff > limit]:
             runners.pop(label)
             notes.append(f"  {label}: output differs from eager by {checks[label]:.3g}, not timed")
-        sqnr = {label: _sqnr_db(torch.as_tensor(run(x)), reference) for label, run in runners.items() if "int8" in label}
+        sqnr = {label: sqnr_db(torch.as_tensor(run(x)), reference) for label, run in runners.items() if label in quantized}
         timings = interleaved(runners, x, rounds, budget_s)
     base = timings[peer]["median_ms"]
     lines = [f"{name}, batch {batch}, {threads} threads: median ms (x the plain-export ORT peer)"]

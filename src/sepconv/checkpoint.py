@@ -106,18 +106,8 @@ def load_model(path: str | Path, name: str | None = None, **overrides: Any) -> n
         raise ValueError(f"weights={str(path)!r}: not a readable safetensors file ({e})") from None
     load_state_dict_exact(model, state, str(path))
     if config.get("weights"):  # where imported weights came from: sepconv.weights.save writes it again
-        model.sepconv_weights = _tuples(config["weights"])
+        model.sepconv_weights = config["weights"]
     return model
-
-
-def _tuples(info: dict[str, Any]) -> dict[str, Any]:
-    """The provenance as sepconv.weights made it: JSON turned its per-channel tuples into lists."""
-    out = dict(info)
-    if isinstance(out.get("input_normalization"), dict):
-        out["input_normalization"] = {k: tuple(v) for k, v in out["input_normalization"].items()}
-    if isinstance(out.get("separated_from"), dict):
-        out["separated_from"] = _tuples(out["separated_from"])
-    return out
 
 
 def load_state_dict_exact(model: nn.Module, state: dict[str, torch.Tensor], where: str) -> None:

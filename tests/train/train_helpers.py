@@ -8,6 +8,7 @@ script, this file is ``sepconv`` with the model registered (for subprocess and t
 
 from __future__ import annotations
 
+import os
 import pickle
 import sys
 
@@ -83,12 +84,11 @@ def register() -> None:
 
 register()
 
+
 def log_file_writes(log: str, under: str) -> None:
     """Append ``<RANK> <event> <path>`` to ``log`` for every file or directory this process
     creates, opens for writing, renames or removes below ``under`` (Python's audit events, so any
     way of writing counts), after a ``<RANK> start`` line that shows the hook was installed."""
-    import os
-
     rank = os.environ.get("RANK", "0")
     root = os.path.realpath(under)
     fd = os.open(log, os.O_WRONLY | os.O_APPEND | os.O_CREAT)  # before the hook: not logged itself
@@ -110,8 +110,6 @@ def log_file_writes(log: str, under: str) -> None:
 
 
 if __name__ == "__main__":
-    import os
-
     from sepconv.cli import main
 
     if os.environ.get("SEPCONV_TEST_WRITE_LOG"):

@@ -180,6 +180,12 @@ def float_nodes(proto: onnx.ModelProto) -> list[tuple[str, str]]:
     return found
 
 
+def sqnr_db(got: torch.Tensor, ref: torch.Tensor) -> float:
+    """Signal over error of ``got`` against ``ref``, in dB: 10 log10(|ref|^2 / |got - ref|^2)."""
+    noise = float((got - ref).double().square().sum())
+    return 10 * math.log10(float(ref.double().square().sum()) / noise) if noise > 0 else math.inf
+
+
 def compare(fp32: onnx.ModelProto, int8: onnx.ModelProto, images: torch.Tensor, labels: torch.Tensor | None,
             data: str, batch: int = 32) -> QuantReport:
     """Run both models on ``images`` and compare their top-1 predictions (and accuracy with ``labels``)."""
@@ -191,8 +197,7 @@ def compare(fp32: onnx.ModelProto, int8: onnx.ModelProto, images: torch.Tensor, 
     ref, got = outputs
     if ref.dim() != 2:
         raise ValueError(f"the model's output has shape {tuple(ref.shape)}; top-1 agreement needs (N, classes)")
-    noise = float((ref - got).double().square().sum())
-    sqnr = 10 * math.log10(float(ref.double().square().sum()) / noise) if noise > 0 else math.inf
+    sqnr = sqnr_db(got, ref)
     nodes = float_nodes(int8)
     layers: dict[str, list[str]] = {}
     for op, layer in nodes:

@@ -177,7 +177,8 @@ def create_with_weights(name: str | None, weights: str | Path | Mapping[str, Any
         "loaded": report.loaded,
         "skipped_missing": report.missing,
         "skipped_unexpected": report.unexpected,
-        "input_normalization": input_normalization(weights_source, family),
+        # JSON types throughout, so that a checkpoint's sidecar gives the same dict back
+        "input_normalization": {k: list(v) for k, v in input_normalization(weights_source, family).items()},
     }
     return model
 
