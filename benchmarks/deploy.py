@@ -4,7 +4,7 @@ For each model at its registry input size (224 px; Xception 299) and each batch 
 
 - peers, on the *unfolded* model: PyTorch eager (NCHW), ``torch.compile`` (default options), and
   ONNX Runtime on a plain ``torch.onnx.export`` with ORT's default session options;
-- sepconv's fp32 candidates (BN folded, see ``sepconv.deploy.compile``): eager, channels_last,
+- sepconv's fp32 candidates (BN folded, see ``sepconv.deploy.optimize``): eager, channels_last,
   Inductor with freezing, ONNX Runtime on the clean export; the best of them is "sepconv fp32";
 - sepconv int8: the clean export quantized (QDQ, per-channel weights, calibrated on 256 bundled
   digits images at the model's size) on ONNX Runtime.
@@ -15,7 +15,7 @@ pause, so that the previous runner's spinning threads go idle, and one untimed c
 all rounds' samples is reported, with the load average before and after, and beside sepconv fp32 / best peer
 the lowest and highest of that ratio within one round (the rounds' spread).
 Ratios are to the best peer. Without a trained checkpoint the weights are random but alive
-(``sepconv.deploy.synthetic.lively_weights``: He init, BN statistics of 16 digits images), so the
+(``sepconv.engines.synthetic.lively_weights``: He init, BN statistics of 16 digits images), so the
 logits depend on the input. The int8 agreement with fp32 is measured on 512 held-out digits;
 with random weights it is said as such, and the logit SQNR (signal over int8 error) is the
 number that means most. With ``--trained NAME=CHECKPOINT`` (a sepconv checkpoint
@@ -53,17 +53,18 @@ import numpy as np
 import onnxruntime as ort
 import torch
 
-from sepconv.checkpoint import atomic_write_text
-from sepconv.profile.machine import cpu_name
+from sepconv._util.io import atomic_write_text
+from sepconv._util.runtime import cores as available_cores
+from sepconv._util.runtime import cpu_name
+from sepconv._util.timing import measure
+from sepconv.data.images import digits
 from sepconv.deploy import to_onnx
-from sepconv.deploy.compile import compile as compile_model
-from sepconv.deploy.data import digits
-from sepconv.deploy.ort import OrtRunner, available_cores, ort_session, session_options
-from sepconv.deploy.quantize import compare, needs_reduced_range, quantize, sqnr_db
-from sepconv.deploy.shapes import default_input_shape
-from sepconv.deploy.synthetic import lively_weights
+from sepconv.deploy.optimize import compile as compile_model
+from sepconv.engines.ort import OrtRunner, ort_session, session_options
+from sepconv.engines.quantize import compare, needs_reduced_range, quantize, sqnr_db
+from sepconv.engines.shapes import default_input_shape
+from sepconv.engines.synthetic import lively_weights
 from sepconv.models import create_model
-from sepconv.timing import measure
 
 MODELS = ["mobilenet_v1", "mobilenet_v2", "mobilenet_v3_large", "mobilenet_v3_small", "xception"]
 PEERS = ["eager", "torch.compile", "onnxruntime (plain export)"]
@@ -494,7 +495,7 @@ def markdown(result: dict) -> str:
         "",
         f"{env['date']}; {env['cpu']}, {env['cores']} cores, {result['threads']} threads; torch {env['torch']}, "
         f"onnxruntime {env['onnxruntime']}; int8 weights {'7' if env['int8_reduced_range'] else '8'}-bit "
-        f"(see sepconv.deploy.quantize). Median latency in ms (interleaved rounds); ratios to the best peer, "
+        f"(see sepconv.engines.quantize). Median latency in ms (interleaved rounds); ratios to the best peer, "
         "fp32 / best peer with its lowest and highest value in a single round (the rounds' spread). "
         "Load average before/after each row: a value above the core count means another process shared the cores.",
         "",

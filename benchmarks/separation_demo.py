@@ -38,11 +38,11 @@ import torch
 from rich.console import Console
 from rich.table import Table
 
+from sepconv._util.timing import time_module
 from sepconv.cost import analyze
-from sepconv.separate import separate
-from sepconv.separate.finetune import Distillation
-from sepconv.separate.recalibrate import recalibrate_bn
-from sepconv.timing import time_module
+from sepconv.separation import separate
+from sepconv.separation.finetune import Distillation
+from sepconv.separation.recalibrate import recalibrate_bn
 from sepconv.train import TrainConfig, Trainer
 
 MODEL, KWARGS, DATA, SIZE = "mobilenet_v1", {"conv": "standard", "width_mult": 0.25}, "digits", 32

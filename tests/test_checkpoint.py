@@ -1,4 +1,4 @@
-"""sepconv.checkpoint: atomic writes keep what was there on failure and give ordinary file modes."""
+"""sepconv.formats.checkpoint: atomic writes keep what was there on failure and give ordinary file modes."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import stat
 
 import pytest
 
-from sepconv.checkpoint import atomic_write, atomic_write_text
+from sepconv._util.io import atomic_write, atomic_write_text
 
 
 def test_atomic_write_gives_the_mode_a_plain_write_would(tmp_path):

@@ -15,8 +15,9 @@ from hypothesis import strategies as st
 from torch import nn
 
 import sepconv
-from sepconv import cli, timing
-from sepconv.compare import compare_layer
+from sepconv import cli
+from sepconv._util import timing
+from sepconv.compare.layer import compare_layer
 
 
 def run_cli(capsys, *argv: str) -> tuple[int, str, str]:

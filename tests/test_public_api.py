@@ -13,7 +13,7 @@ def test_separate_is_callable_from_the_top_level_and_exact_at_full_rank():
     x = torch.randn(2, 8, 8, 8)
     assert torch.allclose(new(x), model(x), atol=1e-5)
     assert type(report).__name__ == "SeparationReport"
-    from sepconv.separate import SeparationReport  # the package is still a package
+    from sepconv.separation import SeparationReport  # the package is still a package
 
     assert isinstance(report, SeparationReport)
 

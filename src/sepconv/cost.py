@@ -33,8 +33,8 @@ from rich.console import Console
 from rich.table import Table
 from torch import nn
 
-from .layers._check import int_pair, positive_int
-from .timing import eval_mode
+from ._util.checks import int_pair, positive_int
+from ._util.runtime import eval_mode
 
 __all__ = ["CostReport", "KindCost", "LayerCost", "analyze", "conv_macs", "conv_output_size", "conv_params",
            "layer_kind"]

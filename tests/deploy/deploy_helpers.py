@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from sepconv.deploy.synthetic import lively_weights
+from sepconv.engines.synthetic import lively_weights
 from sepconv.models import create_model, list_models
 
 MODELS = list_models()
@@ -17,7 +17,7 @@ def small_size(name: str) -> int:
 
 
 def small_model(name: str, size: int | None = None, **kwargs) -> nn.Module:
-    """A 10-class zoo model with live activations (see sepconv.deploy.synthetic), in eval mode."""
+    """A 10-class zoo model with live activations (see sepconv.engines.synthetic), in eval mode."""
     size = size or small_size(name)
     if name == "mobilefacenet":
         kwargs.setdefault("img_size", size)

@@ -9,6 +9,7 @@ import onnx
 import pytest
 
 from sepconv.cli import main
+from sepconv.separation import separate
 
 
 def test_export_onnx_writes_a_checked_model(tmp_path, capsys):
@@ -66,8 +67,8 @@ def test_errors_are_one_line_exit_2_and_leave_out_untouched(argv, message, tmp_p
 def test_export_takes_a_checkpoint_a_separated_one_and_a_callable(tmp_path, capsys, monkeypatch):
     import torch
 
-    from sepconv import create_model, separate
-    from sepconv.checkpoint import save_model
+    from sepconv import create_model
+    from sepconv.formats.checkpoint import save_model
 
     torch.manual_seed(0)
     model = create_model("mobilenet_v1", width_mult=0.25, conv="standard", num_classes=10, in_chans=1).eval()

@@ -11,7 +11,7 @@ from deploy_helpers import MODELS, small_model, small_size
 from torch import nn
 
 from sepconv.deploy import export_onnx, ort_session, to_onnx
-from sepconv.deploy.ort import optimized_graph
+from sepconv.engines.ort import optimized_graph
 from sepconv.layers import Conv2d, MaxPool2d
 from sepconv.models import create_model
 

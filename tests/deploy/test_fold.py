@@ -8,7 +8,7 @@ from deploy_helpers import MODELS, randomize_norms, small_model, small_size
 from torch import nn
 
 from sepconv.deploy import fold_bn, remaining_norms
-from sepconv.deploy.fold import find_foldable
+from sepconv.engines.fold import find_foldable
 from sepconv.layers import ConvNormAct, SeparableConv2d
 
 

@@ -11,9 +11,9 @@ import torch
 from deploy_helpers import tiny_digits_net
 from onnx import numpy_helper
 
+from sepconv.data.images import digits, load_images
 from sepconv.deploy import ort_session, to_onnx
-from sepconv.deploy.data import digits, load_images
-from sepconv.deploy.quantize import quantize
+from sepconv.engines.quantize import quantize
 
 
 @pytest.fixture(scope="module")
@@ -105,7 +105,7 @@ def test_image_files_load_with_labels(tmp_path):
 def test_layers_without_an_int8_kernel_are_named():
     # MobileNetV3's hard-sigmoid gates (and the HardSigmoid that ORT splits out of hard-swish) have no
     # int8 kernel in ONNX Runtime: the report names the op, how often, in which layers, and why.
-    from sepconv.deploy.quantize import module_name
+    from sepconv.engines.quantize import module_name
     from sepconv.models import create_model
 
     torch.manual_seed(0)

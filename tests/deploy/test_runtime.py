@@ -9,7 +9,8 @@ from deploy_helpers import small_model
 from torch import nn
 
 from sepconv.deploy import OrtRunner, ort_session, to_onnx
-from sepconv.deploy.compile import BACKENDS, compile
+from sepconv.deploy.optimize import BACKENDS
+from sepconv.deploy.optimize import optimize as compile
 
 
 @pytest.fixture(scope="module")
@@ -117,3 +118,12 @@ def test_compile_skips_a_failing_backend_and_says_why():
     assert "channel_shuffle" in fast.table()
     with pytest.raises(ValueError, match="backend 'onnxruntime' failed: .*layer 'shuffle'"):
         compile(Unexportable(), x, backend="onnxruntime")
+
+
+def test_compile_is_a_deprecated_alias_of_optimize():
+    import sepconv.deploy
+
+    model = nn.Sequential(nn.Conv2d(3, 4, 3)).eval()
+    with pytest.warns(DeprecationWarning, match="optimize"):
+        fast = sepconv.deploy.compile(model, torch.zeros(1, 3, 8, 8), backend="eager", threads=1)
+    assert fast.backend == "eager"

@@ -17,8 +17,13 @@ from layer_refs import (
 from torch import nn
 from torch.testing import assert_close
 
-from sepconv.layers import ChannelShuffle, DepthwiseConv2d, GroupedConv2d, SegmentedSeparableConv2d
-from sepconv.layers import SpatiallySeparableConv2d
+from sepconv.layers import (
+    ChannelShuffle,
+    DepthwiseConv2d,
+    GroupedConv2d,
+    SegmentedSeparableConv2d,
+    SpatiallySeparableConv2d,
+)
 
 
 def _set(conv: nn.Conv2d, weight: torch.Tensor) -> None:

@@ -9,8 +9,9 @@ import re
 import pytest
 
 from sepconv.cli import main
-from sepconv.models import command, paper_figures
-from sepconv.models.command import default_specs, zoo_rows
+from sepconv.cli import models as models_cli
+from sepconv.cli.models import default_specs, zoo_rows
+from sepconv.models import paper_figures
 
 
 def test_paper_figures_match_parsed_arguments_not_spec_text():
@@ -64,7 +65,7 @@ def zoo():
 
 @pytest.mark.parametrize("columns", [80, 100])
 def test_table_never_cuts_a_model_name_or_count(zoo, columns, monkeypatch, capsys):
-    monkeypatch.setattr(command, "zoo_rows", lambda specs: zoo)
+    monkeypatch.setattr(models_cli, "zoo_rows", lambda specs: zoo)
     monkeypatch.setenv("COLUMNS", str(columns))
     assert main(["models"]) == 0
     out = capsys.readouterr().out

@@ -178,7 +178,7 @@ def test_minimalistic_must_be_a_bool(value):
 
 
 def test_command_line_specs_give_bools_and_strings():
-    from sepconv.models.spec import load_model_spec
+    from sepconv.resolve import load_model_spec
 
     assert parse_spec("mobilenet_v3_small:minimalistic=true,features_only=True") == (
         "mobilenet_v3_small", {"minimalistic": True, "features_only": True})

@@ -7,7 +7,7 @@ import torch
 from torch import nn
 
 from sepconv.layers import ConvNormAct, SeparableConv2d
-from sepconv.profile.machine import Machine
+from sepconv.machine import Machine
 
 
 @pytest.fixture

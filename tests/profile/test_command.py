@@ -14,10 +14,12 @@ import pytest
 from rich.console import Console
 
 from sepconv import cli
+from sepconv import resolve as spec
+from sepconv.cli import profile as command
 from sepconv.cost import analyze
-from sepconv.models.spec import load_model_spec
-from sepconv.profile.machine import cache_path
+from sepconv.machine import cache_path
 from sepconv.profile.report import machine_dict
+from sepconv.resolve import load_model_spec
 
 SMALL = "mobilenet_v2:width_mult=0.35,num_classes=10"
 
@@ -69,7 +71,7 @@ def test_json_to_stdout(capsys, cached_machine):
 
 
 def test_remeasure_measures_and_caches(capsys, monkeypatch, cached_machine):
-    from sepconv.profile import machine as machine_mod
+    from sepconv import machine as machine_mod
 
     calls = []
     monkeypatch.setattr(machine_mod, "measure_machine", lambda threads: calls.append(threads) or cached_machine)
@@ -81,8 +83,8 @@ def test_remeasure_measures_and_caches(capsys, monkeypatch, cached_machine):
 
 def test_machine_only_measures_the_ceilings_and_nothing_else(capsys, monkeypatch, cached_machine):
     """README's re-measure command (the JSON's remeasure_command) measures the machine alone."""
-    from sepconv.models import spec
-    from sepconv.profile import machine as machine_mod, profiler
+    from sepconv import machine as machine_mod
+    from sepconv.profile import profiler
 
     calls = []
     monkeypatch.setattr(machine_mod, "measure_machine", lambda threads: calls.append(threads) or cached_machine)
@@ -116,7 +118,7 @@ def test_charts_without_matplotlib_fail_before_measuring(capsys, monkeypatch, ca
 
 
 def test_sweep_plot_without_matplotlib_fails_before_measuring(capsys, monkeypatch):
-    from sepconv.profile import sweep
+    from sepconv.compare import sweep
 
     monkeypatch.setitem(sys.modules, "matplotlib", None)
     monkeypatch.setattr(sweep, "sweep_layer", lambda *a, **k: pytest.fail("measured before refusing"))
@@ -127,7 +129,6 @@ def test_sweep_plot_without_matplotlib_fails_before_measuring(capsys, monkeypatc
 def test_progress_bar_shows_every_stage_and_its_total(capsys, monkeypatch, cached_machine):
     """The bar, drawn on a terminal: every stage's label, and each counted stage at its total
     (3 rounds of layers; 2 backends x batches 1 and 2 of the whole model)."""
-    from sepconv.profile import command
 
     screen = io.StringIO()
     console = Console(file=screen, force_terminal=True, width=160, color_system=None)
@@ -144,7 +145,7 @@ def test_progress_bar_shows_every_stage_and_its_total(capsys, monkeypatch, cache
 
 
 def test_progress_is_silent_off_a_terminal():
-    from sepconv.profile.command import _progress
+    from sepconv.cli.profile import _progress
 
     screen = io.StringIO()
     with _progress(Console(file=screen, force_terminal=False)) as step:

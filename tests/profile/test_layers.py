@@ -6,9 +6,9 @@ import pytest
 import torch
 from torch import nn
 
+from sepconv._util.runtime import threads_set_to
 from sepconv.cost import analyze
 from sepconv.profile.layers import MIN_REPEATS, record_calls, time_layers
-from sepconv.profile.machine import threads_set_to
 
 
 def test_rows_follow_the_cost_model(small_net):

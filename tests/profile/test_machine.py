@@ -7,8 +7,9 @@ import json
 import pytest
 import torch
 
-from sepconv.profile import machine as machine_mod
-from sepconv.profile.machine import Machine, cache_path, is_busy, machine_profile, measure_machine
+from sepconv import machine as machine_mod
+from sepconv._util.runtime import is_busy
+from sepconv.machine import Machine, cache_path, machine_profile, measure_machine
 
 
 def test_roofline_arithmetic(machine):

@@ -6,9 +6,9 @@ import pytest
 import torch
 from torch import nn
 
-from sepconv.checkpoint import save_model
+from sepconv.formats.checkpoint import save_model
 from sepconv.models import create_model
-from sepconv.models.spec import default_input_shape, load_model_spec
+from sepconv.resolve import default_input_shape, load_model_spec
 
 
 def test_registry_name_with_arguments():

@@ -7,8 +7,8 @@ import json
 import pytest
 
 from sepconv import cli
-from sepconv.compare import compare_layer
-from sepconv.profile.sweep import parse_sweep, sweep_layer
+from sepconv.compare.layer import compare_layer
+from sepconv.compare.sweep import parse_sweep, sweep_layer
 
 
 def run_cli(capsys, *argv: str) -> tuple[int, str, str]:

@@ -8,11 +8,11 @@ import pytest
 import torch
 from torch import nn
 
-from sepconv.checkpoint import load_model, save_model
+from sepconv import create_model
 from sepconv.cost import analyze
+from sepconv.formats.checkpoint import load_model, save_model
 from sepconv.layers import Conv2d, SeparableConv2d, SpatiallySeparableConv2d
-from sepconv.models import create_model
-from sepconv.separate import PermutedGroupedConv2d, separate
+from sepconv.separation import PermutedGroupedConv2d, separate
 
 # (kwargs of the conv, input size): stride 2, dilation, bias, "valid", TF SAME, reflect, even kernel
 CONVS = [

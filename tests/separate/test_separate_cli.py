@@ -7,10 +7,10 @@ import json
 import pytest
 import torch
 
-from sepconv.checkpoint import load_model
 from sepconv.cli import main
+from sepconv.formats.checkpoint import load_model
 from sepconv.layers import SeparableConv2d
-from sepconv.separate import PermutedGroupedConv2d
+from sepconv.separation import PermutedGroupedConv2d
 
 SPEC = "mobilenet_v1:conv=standard,width_mult=0.25,num_classes=10"
 SMALL = ["--input-size", "32", "--batch", "2"]

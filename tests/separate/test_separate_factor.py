@@ -6,7 +6,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from sepconv.separate.factor import (
+from sepconv.separation.factor import (
     depthwise_factors,
     depthwise_rank_limit,
     grouped_factors,

@@ -12,9 +12,9 @@ from torch import nn
 
 from sepconv.cli import main
 from sepconv.models import create_model
-from sepconv.separate import separate
-from sepconv.separate.finetune import Distillation, DistillationLoss, Distiller
-from sepconv.separate.recalibrate import recalibrate_bn
+from sepconv.separation import separate
+from sepconv.separation.finetune import Distillation, DistillationLoss, Distiller
+from sepconv.separation.recalibrate import recalibrate_bn
 
 SPEC = "mobilenet_v1:conv=standard,width_mult=0.25,in_chans=1,num_classes=10"
 

@@ -13,16 +13,16 @@ from pathlib import Path
 
 import pytest
 import torch
+import train_helpers
 from PIL import Image
 from safetensors.torch import load_file
+from train_helpers import make_cifar10, make_folder
 
-import train_helpers
-from sepconv.checkpoint import save_model
 from sepconv.cli import main
+from sepconv.formats.checkpoint import save_model
 from sepconv.models import create_model
 from sepconv.train import TrainConfig, Trainer
 from sepconv.train.state import read_state
-from train_helpers import make_cifar10, make_folder
 
 HELPER = Path(train_helpers.__file__)
 TINY = ["--data", "digits", "--img-size", "16", "--quiet"]

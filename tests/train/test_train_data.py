@@ -7,11 +7,11 @@ import pickle
 import numpy as np
 import pytest
 import torch
-
-from sepconv.train.augment import Augment, crop_params, epoch_generator
-from sepconv.train.data import FolderImages, UnreadableImage, load_data, stratified_split
-from sepconv.train.loop import batches
 from train_helpers import cifar_batch, make_cifar10, make_folder, write_png
+
+from sepconv.data.datasets import FolderImages, UnreadableImage, load_data, stratified_split
+from sepconv.train.augment import Augment, crop_params, epoch_generator
+from sepconv.train.loop import batches
 
 
 def test_digits_is_a_fixed_stratified_80_20_split():

@@ -6,11 +6,11 @@ import json
 
 import pytest
 import torch
+import train_helpers  # noqa: F401 - registers tiny_train_net
 from safetensors.torch import load_file
 from torch import nn
 
-import train_helpers  # noqa: F401 - registers tiny_train_net
-from sepconv.checkpoint import load_model
+from sepconv.formats.checkpoint import load_model
 from sepconv.train import TrainConfig, Trainer
 from sepconv.train.optim import WarmupCosine, build_optimizer, param_groups
 from sepconv.train.state import join_optimizer_state, read_state, split_optimizer_state

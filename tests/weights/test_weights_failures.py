@@ -13,8 +13,8 @@ import torch
 from weights_synth import synthetic_state
 
 import sepconv.weights as W
+from sepconv import create_model
 from sepconv.cli import main
-from sepconv.models import create_model
 from sepconv.models.mobilenet_v2 import MobileNetV2
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "weights"
@@ -188,7 +188,7 @@ def test_saved_import_rebuilds_from_the_file_alone(tmp_path: Path, timm_v2) -> N
     again = json.loads(W.save(rebuilt, tmp_path / "again.safetensors").with_suffix(".json").read_text())
     assert again["weights"] == sidecar["weights"]
     # a separated copy no longer has the imported layers: it says what it was separated from
-    from sepconv.separate import separate
+    from sepconv.separation import separate
 
     new, _ = separate(rebuilt)
     assert new.sepconv_weights == {"separated_from": model.sepconv_weights}

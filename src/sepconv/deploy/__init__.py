@@ -1,13 +1,11 @@
-"""Fast inference: BN folding, clean ONNX export, ONNX Runtime sessions, int8, backend choice.
+"""Deployment: measure every engine a model can run on and keep the fastest that matches PyTorch.
 
-- :func:`fold_bn` folds every BatchNorm into the conv before it (exact in eval mode);
-- :func:`export_onnx` / :func:`to_onnx` write a clean ONNX graph, checked against PyTorch;
-- :func:`ort_session` runs it on ONNX Runtime (the path ``sepconv profile --backend onnxruntime`` uses);
-- :func:`quantize` makes an int8 QDQ model with a report of its agreement with fp32;
-- :func:`compile` measures eager, channels_last, Inductor and ONNX Runtime and keeps the fastest.
+- :func:`optimize` measures eager, channels_last, torch.compile and ONNX Runtime on an example
+  input and returns a callable running the fastest one whose outputs match PyTorch;
+- the engines themselves (BN folding, ONNX export, ONNX Runtime sessions, int8 quantization) live
+  in :mod:`sepconv.engines` and are re-exported here for convenience.
 
-(``compile`` and ``quantize`` name both a function and its module; ``from sepconv.deploy.compile
-import BACKENDS`` still reaches the module.)
+``compile`` is the 0.1 name of :func:`optimize`; it still works and warns (``DeprecationWarning``).
 
 Example::
 
@@ -18,15 +16,25 @@ Example::
     torch.Size([1, 1000])
 """
 
-from .compile import Compiled
-from .compile import compile  # noqa: A004 - the issue's name; shadows the builtin only inside this package
-from .fold import fold_bn, remaining_norms
-from .onnx_export import Exported, export_onnx, to_onnx
-from .ort import OrtRunner, ort_session, session_options
-from .quantize import QuantReport, Quantized
-from .quantize import quantize
+import functools
+import warnings
+
+from ..engines.fold import fold_bn, remaining_norms
+from ..engines.onnx_export import Exported, export_onnx, to_onnx
+from ..engines.ort import OrtRunner, ort_session, session_options
+from ..engines.quantize import Quantized, QuantReport, quantize
+from .optimize import Compiled, optimize
+
+
+@functools.wraps(optimize)
+def compile(*args, **kwargs) -> Compiled:  # noqa: A001 - the 0.1 name, kept one minor version
+    """Deprecated alias of :func:`optimize` (removed in 0.3)."""
+    warnings.warn("sepconv.deploy.compile is deprecated; use sepconv.deploy.optimize", DeprecationWarning,
+                  stacklevel=2)
+    return optimize(*args, **kwargs)
+
 
 __all__ = [
     "Compiled", "Exported", "OrtRunner", "QuantReport", "Quantized", "compile", "export_onnx", "fold_bn",
-    "ort_session", "quantize", "remaining_norms", "session_options", "to_onnx",
+    "optimize", "ort_session", "quantize", "remaining_norms", "session_options", "to_onnx",
 ]

@@ -6,11 +6,13 @@ from .conv import Conv2d, ConvNormAct
 from .depthwise import DepthwiseConv2d, GlobalDepthwiseConv2d, PointwiseConv2d, SeparableConv2d
 from .grouped import ChannelShuffle, GroupedConv2d
 from .padding import MaxPool2d, tf_same_pad
+from .permuted import ChannelPermutation, PermutedGroupedConv2d
 from .segmented import SegmentedSeparableConv2d
 from .spatial import SpatiallySeparableConv2d
 from .squeeze_excite import SqueezeExcite
 
 __all__ = [
+    "ChannelPermutation",
     "ChannelShuffle",
     "Conv2d",
     "ConvNormAct",
@@ -21,6 +23,7 @@ __all__ = [
     "InceptionModule",
     "InvertedResidual",
     "MaxPool2d",
+    "PermutedGroupedConv2d",
     "PointwiseConv2d",
     "SegmentedSeparableConv2d",
     "SeparableConv2d",

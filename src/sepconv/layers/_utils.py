@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ._check import positive_int
+from .._util.checks import positive_int
 
 
 def make_divisible(value: float, divisor: int = 8, min_value: int | None = None, round_limit: float = 0.9) -> int:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ._check import optional_callable, positive_int, reports_input_channels
+from .._util.checks import optional_callable, positive_int, reports_input_channels
 from .conv import ConvNormAct, ModuleFactory, build
 from .depthwise import SeparableConv2d
 from .padding import MaxPool2d, Padding

@@ -7,7 +7,7 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
-from ._check import divides, input_channels, int_pair, optional_callable, positive_int, reports_input_channels
+from .._util.checks import divides, input_channels, int_pair, optional_callable, positive_int, reports_input_channels
 from .padding import Padding, resolve_padding, tf_same_pad
 
 ModuleFactory = Callable[..., nn.Module]

@@ -11,7 +11,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ._check import input_channels, int_pair, optional_callable, positive_int, reports_input_channels
+from .._util.checks import input_channels, int_pair, optional_callable, positive_int, reports_input_channels
 from .conv import Conv2d, ModuleFactory, build
 from .padding import Padding
 

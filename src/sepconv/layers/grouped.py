@@ -10,7 +10,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ._check import four_d, positive_int, reports_input_channels
+from .._util.checks import four_d, positive_int, reports_input_channels
 from .conv import Conv2d
 from .padding import Padding
 

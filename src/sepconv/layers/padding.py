@@ -15,7 +15,7 @@ from typing import Union
 import torch
 import torch.nn.functional as F
 
-from ._check import int_pair, one_of
+from .._util.checks import int_pair, one_of
 
 Padding = Union[int, tuple[int, int], str, None]
 PADDING_MODES = ("same", "valid", "tf_same")

@@ -11,7 +11,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ._check import divides, positive_int, reports_input_channels
+from .._util.checks import divides, positive_int, reports_input_channels
 from .conv import Conv2d
 from .padding import Padding
 

@@ -12,7 +12,7 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
-from ._check import input_channels, optional_callable, positive_int
+from .._util.checks import input_channels, optional_callable, positive_int
 from ._utils import make_divisible
 from .conv import ModuleFactory, build
 

@@ -14,7 +14,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from ..layers._check import boolean, one_of, positive_int, reports_input_channels
+from .._util.checks import boolean, one_of, positive_int, reports_input_channels
 
 ACTIVATIONS = {"relu": nn.ReLU, "relu6": nn.ReLU6, "hardswish": nn.Hardswish, "prelu": nn.PReLU}
 

@@ -19,8 +19,8 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
+from .._util.checks import positive_int
 from ..layers import ConvNormAct, GlobalDepthwiseConv2d
-from ..layers._check import positive_int
 from ._base import ConvNet, batch_norm, check_common, classifier, cumulative, drop_head
 from .mobilenet_v2 import Bottleneck, bottlenecks
 from .registry import PaperFigures, register_model

@@ -14,8 +14,8 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from .._util.checks import one_of
 from ..layers import ConvNormAct, DepthwiseSeparableBlock
-from ..layers._check import one_of
 from ._base import ConvNet, activation, batch_norm, check_common, check_width, cumulative, drop_head
 from .registry import PaperFigures, register_model
 

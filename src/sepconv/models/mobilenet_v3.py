@@ -29,8 +29,8 @@ from functools import partial
 import torch
 from torch import nn
 
+from .._util.checks import boolean, one_of, positive_int
 from ..layers import ConvNormAct, InvertedResidual, SqueezeExcite, make_divisible
-from ..layers._check import boolean, one_of, positive_int
 from ._base import ConvNet, batch_norm, check_common, check_width, classifier, cumulative, drop_head
 from .registry import PaperFigures, register_model
 

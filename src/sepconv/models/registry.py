@@ -14,7 +14,6 @@ import json
 import typing
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from torch import nn
@@ -79,33 +78,17 @@ def model_entry(name: str) -> ModelEntry:
     return _REGISTRY[name]
 
 
-def create_model(name: str | None = None, weights: str | Path | None = None,
-                 weights_source: str | None = None, **kwargs: Any) -> nn.Module:
-    """Build a registered model.
+def create_model(name: str, **kwargs: Any) -> nn.Module:
+    """Build the registered model ``name`` with ``kwargs`` (random initialisation, no file read).
 
-    ``weights`` loads a checkpoint: a sepconv ``.safetensors`` file (with its JSON sidecar, which
-    names the model and its arguments, so ``name`` may be ``None``), or a foreign checkpoint with
-    ``weights_source`` "torchvision", "timm" or "keras" (see :mod:`sepconv.weights`).
+    Loading weights (a sepconv checkpoint, torchvision/timm/Keras files) is the resolver's job:
+    :func:`sepconv.create_model` (``sepconv.resolve.create_model``) accepts ``weights=``.
 
     Example::
 
         >>> create_model("mobilenet_v2", width_mult=0.5, num_classes=10)(torch.zeros(1, 3, 224, 224)).shape
         torch.Size([1, 10])
     """
-    if weights is not None and weights_source is None:
-        from ..checkpoint import load_model, sidecar
-
-        foreign = "; for torchvision, timm or Keras weights pass weights_source='torchvision', 'timm' or 'keras'"
-        if not isinstance(weights, (str, Path)):
-            raise ValueError(f"weights is a {type(weights).__name__}, not a sepconv checkpoint's path{foreign}")
-        if Path(weights).is_file() and not sidecar(weights).is_file():
-            raise ValueError(f"weights={str(weights)!r}: no JSON sidecar {sidecar(weights).name} beside it, so not "
-                             f"a sepconv checkpoint{foreign}")
-        return load_model(weights, name=name, **kwargs)
-    if weights is not None:
-        from .. import weights as weights_mod
-
-        return weights_mod.create_with_weights(name, weights, weights_source, **kwargs)
     entry = model_entry(name)
     args = {**entry.defaults, **kwargs}
     accepted = accepted_arguments(entry)

@@ -2,7 +2,7 @@
 
 :func:`profile_model` measures; :func:`~sepconv.profile.report.to_dict` gives the JSON document
 that the tables, charts and HTML page render. See each module for its part:
-:mod:`~sepconv.profile.machine` (roofline ceilings), :mod:`~sepconv.profile.layers` (per-layer
+:mod:`~sepconv.machine` (roofline ceilings), :mod:`~sepconv.profile.layers` (per-layer
 time), :mod:`~sepconv.profile.backends` (whole model per backend).
 
 Example::
@@ -13,9 +13,9 @@ Example::
     ['standard', 'norm', 'activation']
 """
 
+from ..machine import Machine, machine_profile, measure_machine
 from .backends import BACKENDS, BackendResult, parse_backends, time_backends
 from .layers import LayerProfile, LayerTiming, time_layers
-from .machine import Machine, machine_profile, measure_machine
 from .profiler import Profile, profile_model
 from .report import SCHEMA_VERSION, to_dict
 

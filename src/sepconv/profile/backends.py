@@ -2,7 +2,7 @@
 
 Each backend prepares a callable once (a copy of the model in channels_last, a compiled graph, an
 ONNX Runtime session), then :func:`time_backends` measures it at each batch size with
-:func:`sepconv.timing.measure`: median and 90th percentile of ``repeats`` calls after ``warmup``.
+:func:`sepconv._util.timing.measure`: median and 90th percentile of ``repeats`` calls after ``warmup``.
 A backend that cannot be prepared or run here (no C++ compiler for ``torch.compile``, an operator
 ONNX cannot express) gives a row with ``status="failed"`` and the one-line reason, and the others
 still run. eager, channels_last and compile run the model as given (BatchNorm and all, as the
@@ -24,8 +24,9 @@ from dataclasses import asdict, dataclass
 import torch
 from torch import nn
 
-from ..layers._check import non_negative_int, positive_int
-from ..timing import Timing, eval_mode, measure
+from .._util.checks import non_negative_int, positive_int
+from .._util.runtime import eval_mode
+from .._util.timing import Timing, measure
 from .layers import MIN_REPEATS
 
 __all__ = ["BACKENDS", "DEFAULT_BACKENDS", "BackendResult", "parse_backends", "prepare", "time_backends"]

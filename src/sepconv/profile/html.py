@@ -18,7 +18,7 @@ from html import escape
 from pathlib import Path
 from typing import Any
 
-from ..checkpoint import atomic_write_text
+from .._util.io import atomic_write_text
 from .report import backend_table, kind_table, layer_table, machine_line, ratio_warning, summary_line
 
 __all__ = ["render_html", "save_html"]
@@ -47,7 +47,8 @@ def render_html(doc: dict[str, Any], charts: bool = True) -> str:
         "<h2>By kind: share of MACs against share of time</h2>", _table(kind_table(doc)),
     ]
     if charts:
-        from .plot import figure, png_bytes
+        from .._util.figures import png_bytes
+        from .plot import figure
 
         image = base64.b64encode(png_bytes(figure(doc))).decode("ascii")
         parts += ["<h2>Roofline and shares</h2>",

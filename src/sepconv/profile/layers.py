@@ -36,8 +36,9 @@ from typing import Any
 import torch
 from torch import nn
 
-from ..layers._check import non_negative_int, positive_int
-from ..timing import Timing, eval_mode, measure
+from .._util.checks import non_negative_int, positive_int
+from .._util.runtime import eval_mode
+from .._util.timing import Timing, measure
 
 __all__ = ["MIN_REPEATS", "LayerProfile", "LayerTiming", "record_calls", "time_layers"]
 

@@ -18,11 +18,11 @@ Example::
 
 from __future__ import annotations
 
-import io
 from pathlib import Path
 from typing import Any
 
-from ..checkpoint import atomic_write
+from .._util.figures import new_figure, png_bytes
+from .._util.io import atomic_write
 
 __all__ = ["KIND_COLORS", "figure", "new_figure", "png_bytes", "require_matplotlib", "save_plot"]
 
@@ -32,24 +32,6 @@ KIND_COLORS = {
     "spatial": "#8c564b", "linear": "#ff7f0e", "norm": "#7f7f7f", "activation": "#bcbd22", "pool": "#17becf",
     "other": "#e377c2",
 }
-
-
-def require_matplotlib(option: str, path: str | Path) -> None:
-    """A ValueError naming ``--option`` when matplotlib, which draws the charts, is not installed:
-    the commands call it before measuring, so a missing extra costs no wasted minutes."""
-    try:
-        import matplotlib  # noqa: F401
-    except ImportError:
-        raise ValueError(f"{option}={str(path)!r} needs matplotlib: pip install 'sepconv[plot]'") from None
-
-
-def new_figure(size: tuple[float, float]):  # noqa: ANN201 - matplotlib is an optional extra
-    """An empty ``matplotlib.figure.Figure`` (no pyplot state); a ValueError when matplotlib is missing."""
-    try:
-        from matplotlib.figure import Figure
-    except ImportError:
-        raise ValueError("charts need matplotlib: pip install 'sepconv[plot]'") from None
-    return Figure(figsize=size, layout="constrained")
 
 
 def figure(doc: dict[str, Any]):  # noqa: ANN201 - matplotlib.figure.Figure
@@ -101,12 +83,6 @@ def share_axes(ax, doc: dict[str, Any]) -> None:  # noqa: ANN001
     ax.set_title("by kind: share of MACs (hatched) against share of measured time (filled)", fontsize=10)
     ax.grid(True, axis="y", alpha=0.25)
     ax.legend(fontsize=8)
-
-
-def png_bytes(fig) -> bytes:  # noqa: ANN001
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=100)
-    return buffer.getvalue()
 
 
 def save_plot(doc: dict[str, Any], path: str | Path) -> Path:

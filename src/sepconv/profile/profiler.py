@@ -3,7 +3,7 @@
 It puts together :func:`sepconv.cost.analyze` (params, MACs, bytes of every leaf-module call),
 :func:`~sepconv.profile.layers.time_layers` (each call's measured time),
 :func:`~sepconv.profile.backends.time_backends` (whole-model latency and throughput) and the
-cached :class:`~sepconv.profile.machine.Machine` ceilings; :mod:`sepconv.profile.report` turns the
+cached :class:`~sepconv.machine.Machine` ceilings; :mod:`sepconv.profile.report` turns the
 result into the JSON document, the tables, the charts and the HTML page.
 
 Example::
@@ -22,11 +22,12 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from .._util.checks import positive_int
+from .._util.runtime import cores, load_average, threads_set_to
 from ..cost import CostReport, analyze
-from ..layers._check import positive_int
+from ..machine import Machine, machine_profile
 from .backends import DEFAULT_BACKENDS, BackendResult, time_backends
 from .layers import LayerProfile, time_layers
-from .machine import Machine, cores, load_average, machine_profile, threads_set_to
 
 __all__ = ["Profile", "profile_model"]
 

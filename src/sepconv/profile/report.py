@@ -41,9 +41,11 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from .. import __version__
-from ..checkpoint import atomic_write_text
-from .machine import REMEASURE, Machine, is_busy
+from .._util.console import stdout_console
+from .._util.io import atomic_write_text
+from .._util.runtime import is_busy
+from .._util.version import __version__
+from ..machine import REMEASURE, Machine
 from .profiler import Profile
 
 __all__ = ["RATIO_RANGE", "SCHEMA", "SCHEMA_VERSION", "machine_dict", "print_report", "ratio_warning",
@@ -231,12 +233,6 @@ def backend_table(doc: dict[str, Any]) -> Table:
 def tables(doc: dict[str, Any]) -> list[Table]:
     """The three tables in reading order: per layer, by kind, per backend."""
     return [layer_table(doc), kind_table(doc), backend_table(doc)]
-
-
-def stdout_console() -> Console:
-    """A console on stdout; on a file or a pipe 200 columns wide, so that no table column is cut."""
-    console = Console()
-    return console if console.is_terminal else Console(width=200)
 
 
 def print_report(doc: dict[str, Any], console: Console | None = None) -> None:

@@ -9,11 +9,11 @@ Example::
     ...                               out="runs/mnv2")).fit()  # doctest: +SKIP
 """
 
+from ..data.datasets import ImageData, load_data
 from .augment import Augment
-from .data import ImageData, load_data
-from .inspect import inspect_checkpoint, inspect_model
+from .health import inspect_checkpoint, inspect_model
 from .loop import TrainConfig, Trainer, evaluate, train
-from .sweep import sweep
+from .width_sweep import sweep
 
 __all__ = ["Augment", "ImageData", "TrainConfig", "Trainer", "evaluate", "inspect_checkpoint", "inspect_model",
            "load_data", "sweep", "train"]

@@ -37,9 +37,9 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import DataLoader, DistributedSampler
 
-from ..models import create_model
+from ..data.datasets import FolderImages, ImageData, TensorImages, UnreadableImage, load_data
+from ..resolve import create_model
 from .augment import Augment
-from .data import FolderImages, ImageData, TensorImages, UnreadableImage, load_data
 from .distributed import DistInfo, all_reduce_sum, barrier, cleanup, device_for, setup, wrap
 from .metrics import write_metrics
 from .optim import OPTIMIZERS, WarmupCosine, build_optimizer, ema_model
@@ -434,7 +434,7 @@ def evaluate(checkpoint: str | Path, data: str | None = None, *, split: str = "v
     """Top-1 accuracy and loss of a saved model (a ``.safetensors`` file written by training, or
     a run directory: its ``model.safetensors``, ``ema.safetensors`` with ``ema``) on a split of
     ``data`` (default: the data it was trained on), preprocessed as in training (from the sidecar)."""
-    from .inspect import resolve_checkpoint
+    from .health import resolve_checkpoint
 
     if split not in ("train", "val"):
         raise ValueError(f"split={split!r} must be 'train' or 'val'")

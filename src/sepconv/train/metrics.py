@@ -21,7 +21,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from ..checkpoint import atomic_write, atomic_write_text
+from .._util.io import atomic_write, atomic_write_text
 
 __all__ = ["plot_curves", "write_metrics"]
 
@@ -45,7 +45,7 @@ def write_metrics(out: str | Path, rows: Sequence[dict[str, Any]], title: str = 
 def plot_curves(rows: Sequence[dict[str, Any]], path: Path, title: str = "") -> None:
     """Loss (left) and accuracy (right) against epoch: train (loss with label smoothing),
     validation, and the EMA weights' validation when there are any."""
-    from ..profile.plot import new_figure, png_bytes
+    from .._util.figures import new_figure, png_bytes
 
     fig = new_figure((10, 4))
     epochs = [r["epoch"] for r in rows]

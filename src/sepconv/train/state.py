@@ -3,7 +3,7 @@
 A checkpoint in the run directory is:
 
 - ``model-<step>.safetensors`` (+ ``.json`` sidecar): the weights, loadable on their own with
-  :func:`sepconv.checkpoint.load_model`; ``ema-<step>.*`` likewise for the EMA weights;
+  :func:`sepconv.formats.checkpoint.load_model`; ``ema-<step>.*`` likewise for the EMA weights;
 - ``optim-<step>.safetensors``: the optimizer's tensors (momentum buffers, Adam moments),
   named ``state.<param index>.<key>``;
 - ``state.json``: the commit record. It names those files and holds every scalar: epoch and
@@ -38,7 +38,8 @@ import torch
 from safetensors.torch import load_file, save_file
 from torch import nn
 
-from ..checkpoint import atomic_write, atomic_write_text, load_state_dict_exact, save_model
+from .._util.io import atomic_write, atomic_write_text
+from ..formats.checkpoint import load_state_dict_exact, save_model
 
 __all__ = ["STATE_FILE", "load_checkpoint", "prune", "read_state", "rng_state", "save_checkpoint", "set_rng_state"]
 

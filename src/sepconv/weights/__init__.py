@@ -26,12 +26,12 @@ from typing import Any
 import torch
 from torch import nn
 
-from ..checkpoint import save_model
-from ..layers._check import one_of
+from .._util.checks import one_of
+from ..formats.checkpoint import save_model
+from . import from_keras, from_timm, from_torchvision
 from ._apply import CONVERTERS, Entry, LoadReport, Misfit, apply_entries, config_problems, shape
-from . import keras, timm, torchvision
 
-SOURCES: dict[str, ModuleType] = {"torchvision": torchvision, "timm": timm, "keras": keras}
+SOURCES: dict[str, ModuleType] = {"torchvision": from_torchvision, "timm": from_timm, "keras": from_keras}
 FAMILY_OF_CLASS = {"MobileNetV1": "mobilenet_v1", "MobileNetV2": "mobilenet_v2", "Xception": "xception"}
 
 __all__ = ["SOURCES", "LoadReport", "create_with_weights", "input_normalization", "load", "read",

@@ -1,0 +1,109 @@
+"""The ``sepconv`` command: an argparse front end, each sub-command a thin call into the library.
+
+Sub-commands live in the library modules they front. Each module listed in :data:`COMMANDS`
+defines ``register(subparsers)``, which adds its sub-parser(s) and sets ``func=run`` (a function
+``run(args) -> int``) with ``set_defaults``; adding a command is adding one line here. A module
+that cannot be imported (an optional dependency missing) does not break the others: its commands
+are still listed, and using one prints one line saying why it is unavailable. Their names are
+those after a colon in the entry (``"sepconv.cli.deploy:export,bench"``), else the module's
+last path component (the one before it for ``....cli`` or ``....command``).
+
+Results go to stdout, progress and diagnostics to stderr. A ``ValueError`` or
+``FileNotFoundError`` becomes one line ``sepconv: error: <message>`` on stderr and exit status 2
+(as argparse does for bad usage); ``SEPCONV_DEBUG=1`` shows the traceback instead.
+
+Example::
+
+    $ sepconv compare --json | python -c "import json, sys; print(json.load(sys.stdin)['forms'][0]['params'])"
+    108
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import sys
+from collections.abc import Sequence
+
+from sepconv._util.version import __version__
+
+COMMANDS = [
+    "sepconv.cli.models",
+    "sepconv.cli.compare",
+    "sepconv.cli.profile",
+    "sepconv.cli.separate",
+    "sepconv.cli.import_weights:import-weights",
+    "sepconv.cli.deploy:export,bench",
+    "sepconv.cli.train:train,eval,sweep,inspect",
+]
+
+PROG = "sepconv"
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line on stderr (naming ``--help``) and exit status 2,
+    like every other bad input, instead of the usage block and then the error."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(2, f"{self.prog}: error: {' '.join(message.split())} (see '{self.prog} --help')\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The parser with every sub-command in :data:`COMMANDS` registered."""
+    parser = OneLineParser(
+        prog=PROG, description="Separable convolutions: operators, networks, exact cost, measured speed.")
+    parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for entry in COMMANDS:
+        path, _, names = entry.partition(":")
+        try:
+            module = importlib.import_module(path)
+        except Exception as err:  # noqa: BLE001 - any failure of an optional part is reported on use
+            for name in names.split(",") if names else [_guess_name(path)]:
+                _register_unavailable(subparsers, name, path, err)
+            continue
+        module.register(subparsers)
+    return parser
+
+
+def _guess_name(path: str) -> str:
+    parts = path.split(".")
+    return parts[-2] if parts[-1] in ("cli", "command") and len(parts) > 1 else parts[-1]
+
+
+def _register_unavailable(subparsers: argparse._SubParsersAction, name: str, path: str, err: Exception) -> None:
+    reason = f"command {name!r} is unavailable: {path} failed to import ({type(err).__name__}: {err})"
+    p = subparsers.add_parser(name, help=f"(unavailable: {type(err).__name__})", add_help=False)
+
+    def unavailable(args: argparse.Namespace) -> int:
+        raise ValueError(reason) from err
+
+    unavailable.takes_any_arguments = True  # its real options are unknown: say why it fails instead
+    p.set_defaults(func=unavailable)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run ``sepconv`` with ``argv`` (default ``sys.argv[1:]``); return the exit status."""
+    parser = build_parser()
+    try:
+        args, extra = parser.parse_known_args(argv)
+        if extra and not getattr(args.func, "takes_any_arguments", False):
+            parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    except SystemExit as exit_:  # argparse: --help/--version (0) or a usage error (2, already printed)
+        return exit_.code if isinstance(exit_.code, int) else 2
+    try:
+        return int(args.func(args) or 0)
+    except (ValueError, FileNotFoundError) as err:
+        if os.environ.get("SEPCONV_DEBUG") == "1":
+            raise
+        message = " ".join(str(err).split()) or type(err).__name__
+        print(f"{PROG}: error: {message}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"{PROG}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,301 @@
+"""One convolution layer in all its forms: what each costs on paper, what each costs on this machine.
+
+A ``K x K`` conv from M to N channels on a ``D x D`` map (stride s, output ``H' x W'``) and the
+factorisations the papers replace it with:
+
+============================  ==========================================  ==================================
+form                          module                                      MACs / standard MACs (closed form)
+============================  ==========================================  ==================================
+standard                      ``Conv2d(M, N, K)``                         1
+grouped (G groups)            ``GroupedConv2d(M, N, K, G)``               1/G  (AlexNet; ResNeXt; ShuffleNet)
+depthwise-separable (d)       ``SeparableConv2d(M, N, K, d)``             d/N + d/K^2  (MobileNets, Sec. 3.1)
+spatially separable           ``SpatiallySeparableConv2d(M, N, K)``       (M W1 + N W') / (M K W')  (Szegedy 2016)
+segmented (S segments)        ``SegmentedSeparableConv2d(M, N, K, S)``    D^2 / (K^2 H'W') + N / (M S)  (Xception)
+============================  ==========================================  ==================================
+
+W1 is the width of the spatial form's first (``K x 1``) conv's output, which only the second conv
+strides: with stride 1 the spatial ratio is ``1/K + N/(M K)`` and the segmented one
+``1/K^2 + N/(M S)``. The measured ratio comes from :func:`sepconv.cost.analyze` on the real module,
+the theory from :func:`sepconv.cost.conv_macs` on the formula's terms; they agree exactly (a test
+checks it), and the latency column shows how far the clock follows them.
+
+``sepconv compare --json`` prints :meth:`CompareResult.to_dict`: ``config`` (the arguments, with
+the group and segment counts used), ``threads``, and ``forms``, one object per form with ``form``,
+``label``, ``module``, ``applicable``, ``reason`` (why a form does not apply, else null),
+``params``, ``macs``, ``flops``, ``macs_ratio`` (measured by the cost model),
+``theory_macs_ratio`` (float), ``theory_exact`` (the fraction, e.g. "13/36"), ``theory_formula``,
+``latency_ms`` (``median_ms``, ``p90_ms``, ``samples_ms``; null when ``repeats`` is 0) and
+``speedup`` (standard median / this median).
+
+Example::
+
+    >>> result = compare_layer(repeats=0)  # the seeds' example: 3 -> 4 channels, 3x3, 64x64
+    >>> [(f.form, f.params, f.macs) for f in result.forms if f.applicable][:2]
+    [('standard', 108, 442368), ('depthwise_separable', 39, 159744)]
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, replace
+from fractions import Fraction
+from typing import Any
+
+import torch
+from rich import box
+from rich.table import Table
+from rich.text import Text
+from torch import nn
+
+from .._util.checks import non_negative_int, positive_int
+from .._util.timing import Timing, time_module
+from ..cost import analyze, conv_macs, conv_output_size
+from ..layers import Conv2d, GroupedConv2d, SegmentedSeparableConv2d, SeparableConv2d, SpatiallySeparableConv2d
+from ..layers.padding import resolve_padding
+
+__all__ = ["CompareResult", "FormResult", "compare_layer", "register", "run"]
+
+DEFAULT_DIVISORS = (8, 4, 2)  # tried, largest first, when --groups / --segments are not given
+
+
+@dataclass(frozen=True)
+class FormResult:
+    """One form of the layer; ``reason`` says why it does not apply (then the numbers are None)."""
+
+    form: str
+    label: str
+    module: str
+    reason: str | None = None
+    params: int | None = None
+    macs: int | None = None
+    macs_ratio: Fraction | None = None
+    theory: Fraction | None = None
+    theory_formula: str | None = None
+    timing: Timing | None = None
+    speedup: float | None = None
+
+    @property
+    def applicable(self) -> bool:
+        return self.reason is None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "form": self.form,
+            "label": self.label,
+            "module": self.module,
+            "applicable": self.applicable,
+            "reason": self.reason,
+            "params": self.params,
+            "macs": self.macs,
+            "flops": None if self.macs is None else 2 * self.macs,
+            "macs_ratio": None if self.macs_ratio is None else float(self.macs_ratio),
+            "theory_macs_ratio": None if self.theory is None else float(self.theory),
+            "theory_exact": None if self.theory is None else str(self.theory),
+            "theory_formula": self.theory_formula,
+            "latency_ms": None if self.timing is None else self.timing.to_dict(),
+            "speedup": self.speedup,
+        }
+
+
+@dataclass(frozen=True)
+class CompareConfig:
+    """The layer being compared and how it is timed (``groups``/``segments`` as used, or None)."""
+
+    in_channels: int
+    out_channels: int
+    kernel: int
+    size: int
+    stride: int
+    groups: int | None
+    depth_multiplier: int
+    segments: int | None
+    batch: int
+    repeats: int
+    warmup: int
+
+
+@dataclass(frozen=True)
+class CompareResult:
+    """What :func:`compare_layer` returns: the configuration, the threads used, one row per form."""
+
+    config: CompareConfig
+    threads: int
+    forms: list[FormResult]
+
+    def form(self, name: str) -> FormResult:
+        """The row of form ``name`` ("standard", "grouped", "depthwise_separable", ...)."""
+        for row in self.forms:
+            if row.form == name:
+                return row
+        raise ValueError(f"form={name!r} must be one of {', '.join(r.form for r in self.forms)}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"config": asdict(self.config), "threads": self.threads,
+                "forms": [row.to_dict() for row in self.forms]}
+
+    def to_json(self, indent: int | None = 2) -> str:
+        return json.dumps(self.to_dict(), indent=indent)
+
+    def table(self) -> Table:
+        c = self.config
+        timed = f"median of {c.repeats} runs after {c.warmup} warm-up" if c.repeats else "not timed (repeats 0)"
+        table = Table(
+            box=box.SIMPLE_HEAD,
+            title=f"{c.kernel}x{c.kernel} conv, {c.in_channels} -> {c.out_channels} channels, "
+                  f"{c.size}x{c.size} input, stride {c.stride}",
+            caption=f"batch {c.batch}, {self.threads} torch threads, {timed}. MACs = multiply-accumulates; "
+                    "ratio = MACs / standard MACs by the cost model, theory = the formula under each form",
+        )
+        table.add_column("form", max_width=24)
+        for header in ("params", "MACs", "ratio", "theory", "ms", "speed-up"):
+            table.add_column(header, justify="right")
+        for row in self.forms:
+            note = f"n/a: {row.reason}" if not row.applicable else row.theory_formula
+            label = Text(row.label)
+            label.append(f"\n{note}", style="dim")
+            if not row.applicable:
+                table.add_row(label, *["-"] * 6)
+                continue
+            table.add_row(
+                label, f"{row.params:,}", f"{row.macs:,}", f"{float(row.macs_ratio):.4f}",
+                f"{float(row.theory):.4f}",
+                "-" if row.timing is None else f"{row.timing.median_ms:.3f}",
+                "-" if row.speedup is None else f"{row.speedup:.2f}x",
+            )
+        return table
+
+
+def compare_layer(
+    in_channels: int = 3,
+    out_channels: int = 4,
+    kernel: int = 3,
+    size: int = 64,
+    stride: int = 1,
+    groups: int | None = None,
+    depth_multiplier: int = 1,
+    segments: int | None = None,
+    batch: int = 1,
+    threads: int | None = None,
+    repeats: int = 20,
+    warmup: int = 3,
+) -> CompareResult:
+    """Build every form of one conv layer, count it with the cost model, and time it.
+
+    ``groups`` / ``segments`` given explicitly must divide the channels (else ``ValueError``);
+    left as None, the largest of 8, 4, 2 that fits is used, and when none fits the form is listed
+    with the reason. ``threads`` sets ``torch.set_num_threads`` for the timing (restored
+    afterwards); ``repeats=0`` skips timing. Sizes use "same" padding, as the layers do by default.
+    """
+    for name, value in (("in_channels", in_channels), ("out_channels", out_channels), ("kernel", kernel),
+                        ("size", size), ("stride", stride), ("depth_multiplier", depth_multiplier),
+                        ("batch", batch)):
+        positive_int(name, value)
+    non_negative_int("repeats", repeats)
+    non_negative_int("warmup", warmup)
+    if threads is not None:
+        positive_int("threads", threads)
+    if groups is not None:
+        positive_int("groups", groups)
+        if in_channels % groups or out_channels % groups:
+            raise ValueError(f"groups={groups} must divide in_channels={in_channels} and "
+                             f"out_channels={out_channels}")
+    if segments is not None:
+        positive_int("segments", segments)
+        if out_channels % segments:
+            raise ValueError(f"segments={segments} must divide out_channels={out_channels}")
+    if groups is None:
+        groups = next((g for g in DEFAULT_DIVISORS if in_channels % g == 0 and out_channels % g == 0), None)
+    if segments is None:
+        segments = next((s for s in DEFAULT_DIVISORS if out_channels % s == 0 and s < out_channels), None)
+    config = CompareConfig(in_channels, out_channels, kernel, size, stride, groups, depth_multiplier, segments,
+                           batch, repeats, warmup)
+
+    forms = _forms(config)
+    x = torch.randn(batch, in_channels, size, size, generator=torch.Generator().manual_seed(0))
+    previous_threads = torch.get_num_threads()
+    if threads is not None:
+        torch.set_num_threads(threads)
+    try:
+        used_threads = torch.get_num_threads()
+        rows = [form.measure(x, repeats, warmup) for form in forms]
+    finally:
+        torch.set_num_threads(previous_threads)
+    return CompareResult(config, used_threads, [_relative(row, rows[0]) for row in rows])
+
+
+@dataclass(frozen=True)
+class _Form:
+    """How to build one form (or, as a string, why it does not apply) and its closed-form ratio."""
+
+    form: str
+    label: str
+    build: Callable[[], nn.Module] | str
+    theory: Fraction | None = None
+    theory_formula: str | None = None
+
+    def measure(self, x: torch.Tensor, repeats: int, warmup: int) -> FormResult:
+        if isinstance(self.build, str):
+            return FormResult(self.form, self.label, module="", reason=self.build)
+        module = self.build()
+        cost = analyze(module, x)
+        return FormResult(self.form, self.label, type(module).__name__, params=cost.params, macs=cost.macs,
+                          theory=self.theory, theory_formula=self.theory_formula,
+                          timing=time_module(module, x, repeats, warmup) if repeats else None)
+
+
+def _forms(c: CompareConfig) -> list[_Form]:
+    """Every form of the layer ``c`` describes, with its closed-form MACs ratio (batch 1)."""
+    m, n, k, size, stride = c.in_channels, c.out_channels, c.kernel, c.size, c.stride
+    d, g, s = c.depth_multiplier, c.groups, c.segments
+    oh, ow = _same_output((size, size), (k, k), (stride, stride))
+    h1, w1 = _same_output((size, size), (k, 1), (stride, 1))
+    standard = conv_macs(m, n, k, (oh, ow))
+    divisors = ", ".join(map(str, DEFAULT_DIVISORS))
+    forms = [_Form("standard", f"standard {k}x{k}", lambda: Conv2d(m, n, k, stride, bias=False), Fraction(1), "1")]
+    if g:
+        forms.append(_Form("grouped", f"grouped G={g}", lambda: GroupedConv2d(m, n, k, g, stride=stride),
+                           Fraction(conv_macs(m, n, k, (oh, ow), g), standard), "1/G"))
+    else:
+        forms.append(_Form("grouped", "grouped", f"none of {divisors} divides {m} and {n}; pass --groups"))
+    forms.append(_Form(
+        "depthwise_separable", f"dw-separable d={d}",
+        lambda: SeparableConv2d(m, n, k, stride, depth_multiplier=d),
+        Fraction(conv_macs(m, m * d, k, (oh, ow), m) + conv_macs(m * d, n, 1, (oh, ow)), standard),
+        "1/N + 1/K²" if d == 1 else "d/N + d/K²"))
+    if k > 1:
+        forms.append(_Form(
+            "spatially_separable", f"spatial {k}x1+1x{k}",
+            lambda: SpatiallySeparableConv2d(m, n, k, stride=stride),
+            Fraction(conv_macs(m, n, (k, 1), (h1, w1)) + conv_macs(n, n, (1, k), (oh, ow)), standard),
+            "1/K + N/(MK)" if stride == 1 else "(M·W₁ + N·W')/(M·K·W')"))
+    else:
+        forms.append(_Form("spatially_separable", "spatial", "a 1x1 kernel has nothing to separate"))
+    if s:
+        forms.append(_Form(
+            "segmented", f"segmented S={s}", lambda: SegmentedSeparableConv2d(m, n, k, s, stride=stride),
+            Fraction(conv_macs(m, n, 1, (size, size)) + conv_macs(n, n, k, (oh, ow), s), standard),
+            "1/K² + N/(MS)" if stride == 1 else "D²/(K²·H'W') + N/(M·S)"))
+    else:
+        forms.append(_Form("segmented", "segmented",
+                           f"none of {divisors} below {n} divides it; pass --segments"))
+    return forms
+
+
+def _relative(row: FormResult, standard: FormResult) -> FormResult:
+    """``row`` with its MACs ratio and speed-up against the standard form filled in."""
+    if not row.applicable:
+        return row
+    speedup = None
+    if row.timing is not None and standard.timing is not None and row.timing.median_ms > 0:
+        speedup = standard.timing.median_ms / row.timing.median_ms
+    return replace(row, macs_ratio=Fraction(row.macs, standard.macs), speedup=speedup)
+
+
+def _same_output(size: tuple[int, int], kernel: tuple[int, int], stride: tuple[int, int]) -> tuple[int, int]:
+    """Output (H, W) of a conv with sepconv's "same" padding (see :mod:`sepconv.layers.padding`)."""
+    padding, _ = resolve_padding("same", kernel, stride, (1, 1))
+    if padding == "same":
+        return size
+    oh, ow = (conv_output_size(n, k, st, p) for n, k, st, p in zip(size, kernel, stride, padding))
+    return oh, ow

@@ -1,0 +1,50 @@
+"""Input shapes for deployment: checked, or taken from the model registry for zoo models."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch import nn
+
+
+def check_shape(name: str, shape: Sequence[int]) -> tuple[int, ...]:
+    """A (B, C, H, W) shape of positive ints, as a tuple."""
+    ok = (isinstance(shape, (tuple, list, torch.Size)) and len(shape) == 4
+          and all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in shape))
+    if not ok:
+        raise ValueError(f"{name}={shape!r} must be 4 positive integers (B, C, H, W)")
+    return tuple(int(v) for v in shape)
+
+
+def default_input_shape(model: nn.Module, batch: int = 1) -> tuple[int, int, int, int]:
+    """(batch, in_chans, size, size) of a model built by ``sepconv.create_model``, from its registry entry.
+
+    Example::
+
+        >>> from sepconv.models import create_model
+        >>> default_input_shape(create_model("xception", num_classes=10), batch=8)
+        (8, 3, 299, 299)
+    """
+    if getattr(model, "sepconv_config", None) is None:
+        raise ValueError(f"model={type(model).__name__} was not built by sepconv.create_model: "
+                         "give its input shape (B, C, H, W)")
+    from ..resolve import default_input_shape as registry_shape
+
+    return registry_shape(model, batch)
+
+
+def example_input(model: nn.Module, spec: torch.Tensor | Sequence[int] | None) -> torch.Tensor:
+    """A tensor to run ``model`` on: ``spec`` itself, random data of shape ``spec``, or of the default shape."""
+    if isinstance(spec, torch.Tensor):
+        return spec
+    shape = default_input_shape(model) if spec is None else check_shape("input_shape", spec)
+    return torch.randn(shape, generator=torch.Generator().manual_seed(0))
+
+
+def check_images(name: str, x: torch.Tensor, input_shape: Sequence[int]) -> None:
+    """``x`` must be (N, C, H, W) with the model's C, H and W."""
+    want = tuple(input_shape[1:])
+    if x.dim() != 4 or tuple(x.shape[1:]) != want:
+        raise ValueError(f"{name} has shape {tuple(x.shape)}; the model takes (N, {', '.join(map(str, want))})")
+

@@ -1,0 +1,82 @@
+"""The two modules separation needs that :mod:`sepconv.layers` does not have.
+
+A grouped conv only sees channels that sit in the same contiguous group, so keeping the
+block-diagonal part of a conv under a channel permutation needs the permutation applied to the
+input and undone on the output (ShuffleNet's channel shuffle, Zhang et al. 2018, is the fixed
+special case; here the permutation is whatever keeps most of the trained weights).
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from .._util.checks import input_channels
+from .grouped import GroupedConv2d
+from .padding import Padding
+
+
+class ChannelPermutation(nn.Module):
+    """Reorder channels: ``y[:, q] = x[:, index[q]]`` (a gather; exports to ONNX as ``Gather``).
+
+    ``index`` is a persistent buffer, so it is saved and loaded with the state dict.
+
+    Example::
+
+        >>> ChannelPermutation(torch.tensor([2, 0, 1]))(torch.arange(3.).view(1, 3, 1, 1)).flatten().tolist()
+        [2.0, 0.0, 1.0]
+    """
+
+    def __init__(self, index: torch.Tensor) -> None:
+        super().__init__()
+        index = torch.as_tensor(index, dtype=torch.long)
+        if index.dim() != 1 or not torch.equal(torch.sort(index).values, torch.arange(len(index))):
+            raise ValueError(f"index={index.tolist()} must be a permutation of 0..{len(index) - 1}")
+        self.register_buffer("index", index)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        input_channels(x, len(self.index), type(self).__name__)
+        return x.index_select(1, self.index)  # (B, C, H, W), channels reordered
+
+    def extra_repr(self) -> str:
+        return f"channels={len(self.index)}"
+
+
+class PermutedGroupedConv2d(nn.Module):
+    """Permute input channels (``perm_in``), grouped conv (``grouped``), un-permute outputs (``perm_out``).
+
+    Computes a standard conv whose weight is zero outside the blocks that the permutations line
+    up: what :func:`sepconv.separation.factor.grouped_factors` keeps. ``in_perm``/``out_perm`` as
+    there; ``None`` means the identity (no gather at run time).
+
+    Example::
+
+        >>> m = PermutedGroupedConv2d(8, 16, 3, groups=4, in_perm=torch.arange(8).flip(0))
+        >>> m(torch.zeros(1, 8, 14, 14)).shape
+        torch.Size([1, 16, 14, 14])
+    """
+
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel_size: int | tuple[int, int],
+        groups: int,
+        stride: int | tuple[int, int] = 1,
+        padding: Padding = "same",
+        dilation: int | tuple[int, int] = 1,
+        bias: bool = False,
+        in_perm: torch.Tensor | None = None,
+        out_perm: torch.Tensor | None = None,
+    ) -> None:
+        super().__init__()
+        self.perm_in = nn.Identity() if in_perm is None else ChannelPermutation(in_perm)
+        self.grouped = GroupedConv2d(in_channels, out_channels, kernel_size, groups, False, stride, padding,
+                                     dilation, bias)
+        self.perm_out = nn.Identity() if out_perm is None else ChannelPermutation(torch.argsort(torch.as_tensor(out_perm)))
+        self.in_channels, self.out_channels, self.groups = in_channels, out_channels, groups
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.perm_in(x)  # (B, M, H, W), grouped order
+        x = self.grouped(x)  # (B, N, H/s, W/s), grouped order
+        return self.perm_out(x)  # (B, N, H/s, W/s), original channel order
