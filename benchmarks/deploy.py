@@ -58,17 +58,17 @@ from sepconv._util.runtime import cores as available_cores
 from sepconv._util.runtime import cpu_name
 from sepconv._util.timing import measure
 from sepconv.data.images import digits
-from sepconv.deploy import to_onnx
-from sepconv.deploy.optimize import compile as compile_model
+from sepconv.deploy import optimize, to_onnx
 from sepconv.engines.ort import OrtRunner, ort_session, session_options
 from sepconv.engines.quantize import compare, needs_reduced_range, quantize, sqnr_db
-from sepconv.engines.shapes import default_input_shape
+from sepconv.engines.runner import FP32_BACKENDS
 from sepconv.engines.synthetic import lively_weights
 from sepconv.models import create_model
+from sepconv.resolve import default_input_shape
 
 MODELS = ["mobilenet_v1", "mobilenet_v2", "mobilenet_v3_large", "mobilenet_v3_small", "xception"]
 PEERS = ["eager", "torch.compile", "onnxruntime (plain export)"]
-OURS = ["eager", "channels_last", "inductor", "onnxruntime"]
+OURS = list(FP32_BACKENDS)  # eager, channels_last, inductor (torch.compile), onnxruntime
 RESULTS = Path(__file__).resolve().parent / "results"
 Runner = Callable[[torch.Tensor], object]
 
@@ -214,7 +214,7 @@ def bench_cpu(name: str, batches: list[int], threads: int, rounds: int, budget_s
                 errors[label] = "skipped (--no-inductor)"
                 continue
             try:
-                runners[label] = compile_model(model, x, backend=backend, threads=threads)
+                runners[label] = optimize(model, x, backend=backend, threads=threads)
             except ValueError as e:
                 errors[label] = str(e)
         runners["sepconv: int8 onnxruntime"] = int8

@@ -83,7 +83,7 @@ def main() -> None:
                          threads=args.threads)
     trainer = Trainer(config)
 
-    model = create_model(name, **trainer.model.sepconv_config["kwargs"])
+    model = create_model(name, **trainer.model.provenance.kwargs)
     model.load_state_dict(trainer.model.state_dict())  # the same initial weights
     if args.channels_last:
         model = model.to(memory_format=torch.channels_last)

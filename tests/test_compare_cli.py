@@ -47,7 +47,7 @@ def test_default_example_json(capsys):
     # 1x1 (3 -> 4) then 3x3 in S=2 segments (4 -> 4): 1/K^2 + N/(M S) = 1/9 + 4/6.
     assert forms["segmented"]["theory_exact"] == str(Fraction(1, 9) + Fraction(4, 6))
     grouped = forms["grouped"]  # no group count > 1 divides both 3 and 4
-    assert not grouped["applicable"] and "pass --groups" in grouped["reason"] and grouped["params"] is None
+    assert not grouped["applicable"] and "give groups" in grouped["reason"] and grouped["params"] is None
     assert all(row["latency_ms"] is None for row in document["forms"])
 
 
@@ -141,7 +141,7 @@ def test_usage_errors_and_version(capsys):
 
 
 def test_an_unimportable_command_breaks_only_itself(capsys, monkeypatch):
-    monkeypatch.setattr(cli, "COMMANDS", [*cli.COMMANDS, "sepconv._not_a_module.cli", "sepconv._nor_this:alpha,beta"])
+    monkeypatch.setattr(cli, "COMMANDS", [*cli.COMMANDS, "sepconv.cli._not_a_module", "sepconv._nor_this:alpha,beta"])
     for name in ("_not_a_module", "alpha", "beta"):
         code, out, err = run_cli(capsys, name, "--anything")
         assert code == 2 and out == ""
@@ -162,7 +162,7 @@ def test_console_script_and_python_m():
     failed = subprocess.run([sys.executable, "-m", "sepconv", "compare", "--kernel", "0"], capture_output=True,
                             text=True, timeout=300)
     assert failed.returncode == 2 and failed.stdout == ""
-    assert failed.stderr == "sepconv: error: kernel=0 must be a positive integer\n"
+    assert failed.stderr == "sepconv: error: --kernel=0 must be a positive integer\n"  # the flag, not the argument
 
 
 def test_measure_median_and_p90(monkeypatch):

@@ -24,7 +24,6 @@ import io
 import json
 import math
 from collections import Counter
-from collections.abc import Iterator
 from dataclasses import dataclass, field, fields
 from typing import Any
 
@@ -34,9 +33,10 @@ from rich.table import Table
 from torch import nn
 
 from ._util.checks import int_pair, positive_int
+from ._util.modules import tensors_in
 from ._util.runtime import eval_mode
 
-__all__ = ["CostReport", "KindCost", "LayerCost", "analyze", "conv_macs", "conv_output_size", "conv_params",
+__all__ = ["CostReport", "KindCost", "LayerCost", "analyze", "conv_kind", "conv_macs", "conv_output_size", "conv_params", "is_depthwise",
            "layer_kind"]
 
 KINDS = ("standard", "depthwise", "pointwise", "spatial", "grouped", "linear", "norm", "activation", "pool", "other")
@@ -291,7 +291,7 @@ def _intensity(macs: int, nbytes: int) -> float:
 def layer_kind(module: nn.Module) -> str:
     """The kind of a leaf module (see :func:`analyze`)."""
     if isinstance(module, nn.modules.conv._ConvNd):
-        return _conv_kind(module)
+        return conv_kind(module)
     if isinstance(module, nn.Linear):
         return "linear"
     if isinstance(module, _NORMS):
@@ -303,9 +303,18 @@ def layer_kind(module: nn.Module) -> str:
     return "other"
 
 
-def _conv_kind(conv: nn.modules.conv._ConvNd) -> str:
-    kernel, groups, cin = tuple(conv.kernel_size), conv.groups, conv.in_channels
-    if groups == cin > 1:
+def is_depthwise(module: nn.Module) -> bool:
+    """A convolution with one group per input channel and more than one channel (MobileNets §3.1);
+    with a depth multiplier the groups still equal the input channels. The one definition that the
+    cost model, the optimizer's weight-decay groups, the health report and separation share."""
+    return isinstance(module, nn.modules.conv._ConvNd) and module.groups == module.in_channels > 1
+
+
+def conv_kind(conv: nn.modules.conv._ConvNd) -> str:
+    """The kind the cost model gives a convolution: "depthwise", "grouped", "pointwise",
+    "spatial" (k x 1 or 1 x k) or "standard"."""
+    kernel, groups = tuple(conv.kernel_size), conv.groups
+    if is_depthwise(conv):
         return "depthwise"
     if groups > 1:
         return "grouped"
@@ -328,18 +337,6 @@ def _layer_macs(module: nn.Module, inputs: list[torch.Tensor], output: torch.Ten
     if isinstance(module, nn.Linear):
         return output.numel() * module.in_features
     return 0
-
-
-def _tensors(value: Any) -> Iterator[torch.Tensor]:
-    """Every tensor in a (nested) module input or output."""
-    if isinstance(value, torch.Tensor):
-        yield value
-    elif isinstance(value, (list, tuple)):
-        for item in value:
-            yield from _tensors(item)
-    elif isinstance(value, dict):
-        for item in value.values():
-            yield from _tensors(item)
 
 
 def _moves_nothing(module: nn.Module, inputs: list[torch.Tensor], outputs: list[torch.Tensor]) -> bool:
@@ -393,7 +390,7 @@ def analyze(model: nn.Module, input_shape: tuple[int, ...] | torch.Tensor, *,
 
     def record(module: nn.Module, args: tuple[Any, ...], output: Any) -> None:
         calls[module] += 1
-        inputs, outputs = list(_tensors(args)), list(_tensors(output))
+        inputs, outputs = list(tensors_in(args)), list(tensors_in(output))
         params = list(module.parameters())
         new_params = [p for p in params if id(p) not in seen_params]
         seen_params.update(id(p) for p in new_params)

@@ -100,6 +100,8 @@ def test_bench_json(capsys):
     assert set(rows) == {(b, n) for b in ("eager", "onnxruntime", "int8") for n in (1, 2)}
     assert all(r["median_ms"] > 0 and r["speedup_vs_eager"] > 0 for r in rows.values())
     assert rows[("eager", 1)]["speedup_vs_eager"] == 1.0
+    assert all(r["status"] == "ok" and r["bn_folded"] is True for r in rows.values())  # bench folds BN for all
+    assert rows[("onnxruntime", 2)]["max_abs_diff"] < 1e-4 and rows[("int8", 2)]["max_abs_diff"] >= 0
 
 
 def test_bench_table(capsys):
@@ -107,4 +109,16 @@ def test_bench_table(capsys):
                  "--threads", "1", "--repeats", "2", "--warmup", "0"]) == 0
     out = capsys.readouterr().out
     assert "1 threads, BN folded, median of 2 runs" in out
-    assert out.splitlines()[-1].split()[:2] == ["eager", "1"]
+    assert out.splitlines()[-2].split()[:3] == ["backend", "batch", "BN"]
+    assert out.splitlines()[-1].split()[:3] == ["eager", "1", "yes"]
+
+
+def test_bench_takes_the_old_name_of_inductor_with_a_warning(capsys, monkeypatch):
+    from sepconv.engines import runner
+
+    timed = []
+    monkeypatch.setattr(runner, "time_backends", lambda model, shape, backends, *args, **kwargs: timed.append(backends)
+                        or [])  # names only: compiling would take minutes
+    assert main(["bench", "mobilenet_v2:num_classes=10", "--input-size", "32", "--backends", "compile"]) == 0
+    assert timed == [["eager", "inductor"]]
+    assert "sepconv: warning: backend 'compile' is deprecated: use 'inductor'" in capsys.readouterr().err

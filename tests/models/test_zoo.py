@@ -7,6 +7,8 @@ import torch
 
 import sepconv
 from sepconv.models import create_model, list_models, model_entry, parse_spec
+from sepconv.models._base import Backbone, Classifier
+from sepconv.models.mobilefacenet import MobileFaceNetFeatures
 
 # The zoo's own models (test modules elsewhere may register small models of their own).
 MODELS = [n for n in list_models() if model_entry(n).fn.__module__.startswith("sepconv.models.")]
@@ -66,8 +68,44 @@ def test_features_only_strides_and_channels(name):
         feats = picked.forward_features(x)
         assert isinstance(feats, list)
         assert all(torch.equal(a, b) for a, b in zip(feats, picked(x), strict=True))
-        with pytest.raises(ValueError, match="built with features_only=True: it has no head"):
-            picked.forward_head(feats[-1])
+    assert not hasattr(picked, "forward_head")
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_backbone_and_classifier_share_the_body_and_nothing_else(name):
+    """features_only builds the family's backbone class, with the classifier's stem and blocks (same
+    names and shapes, so weights map onto both) and no head module; the classifier always returns a tensor."""
+    classifier, backbone = make(name), make(name, features_only=True)
+    assert isinstance(backbone, Backbone) and backbone.features_only
+    assert isinstance(classifier, Classifier) and not classifier.features_only
+    body = {k: v.shape for k, v in classifier.state_dict().items() if k.startswith(("stem.", "blocks."))}
+    assert {k: v.shape for k, v in backbone.state_dict().items()} == body
+    assert [n for n, _ in backbone.named_children()] == ["stem", "blocks"]
+    assert backbone.feature_info == classifier.feature_info
+    with torch.no_grad():
+        assert isinstance(classifier.eval()(torch.randn(1, 3, 64, 64)), torch.Tensor)
+
+
+def test_readme_backbone_example():
+    b = sepconv.create_model("mobilenet_v3_large", features_only=True, out_indices=(2, 3, 4))
+    with torch.no_grad():
+        maps = b(torch.zeros(1, 3, 224, 224))
+    assert [f.stride for f in b.feature_info] == [8, 16, 32]
+    assert [tuple(m.shape) for m in maps] == [(1, f.channels, 224 // f.stride, 224 // f.stride) for f in b.feature_info]
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_out_indices_needs_features_only(name):
+    with pytest.raises(ValueError, match=r"out_indices=\(1, 2\) picks a backbone's feature maps: it needs"):
+        create_model(name, out_indices=(1, 2))
+
+
+def test_backbone_takes_no_head_arguments():
+    """create_model accepts the head's arguments with features_only (a spec may carry them) and builds no head."""
+    b = create_model("mobilefacenet", features_only=True, num_classes=5, img_size=96, drop_rate=0.1)
+    assert isinstance(b, MobileFaceNetFeatures)
+    with pytest.raises(TypeError):
+        MobileFaceNetFeatures(num_classes=5)
 
 
 @pytest.mark.parametrize("name", MODELS)

@@ -19,7 +19,7 @@ from sepconv.cli import profile as command
 from sepconv.cost import analyze
 from sepconv.machine import cache_path
 from sepconv.profile.report import machine_dict
-from sepconv.resolve import load_model_spec
+from sepconv.resolve import resolve_model
 
 SMALL = "mobilenet_v2:width_mult=0.35,num_classes=10"
 
@@ -50,7 +50,7 @@ def test_outputs(capsys, tmp_path, cached_machine):
         assert title in out
     assert f"wrote {out_json}" in err and "machine measured" not in err
     doc = json.loads(out_json.read_text())
-    model, _ = load_model_spec(SMALL)
+    model = resolve_model(SMALL).model
     cost = analyze(model, (1, 3, 64, 64))
     assert doc["model"]["macs"] == cost.macs and doc["model"]["spec"] == SMALL
     assert [r["macs"] for r in doc["layers"]] == [r.macs for r in cost.layers]
@@ -66,7 +66,7 @@ def test_json_to_stdout(capsys, cached_machine):
                              "--repeats", "2", "--warmup", "0", "--json", "-")
     assert code == 0, err
     doc = json.loads(out)
-    assert doc["schema_version"] == 1 and doc["input_shape"] == [1, 3, 32, 32]
+    assert doc["schema_version"] == 2 and doc["input_shape"] == [1, 3, 32, 32]
     assert [r["batch"] for r in doc["backends"]] == [1]
 
 
@@ -88,7 +88,7 @@ def test_machine_only_measures_the_ceilings_and_nothing_else(capsys, monkeypatch
 
     calls = []
     monkeypatch.setattr(machine_mod, "measure_machine", lambda threads: calls.append(threads) or cached_machine)
-    monkeypatch.setattr(spec, "load_model_spec", lambda *a: pytest.fail("--machine-only loaded a model"))
+    monkeypatch.setattr(spec, "resolve_model", lambda *a, **k: pytest.fail("--machine-only loaded a model"))
     monkeypatch.setattr(profiler, "profile_model", lambda *a, **k: pytest.fail("--machine-only profiled"))
     code, out, err = run_cli(capsys, "profile", "--machine-only", "--threads", "1")
     assert code == 0 and calls == [] and "machine measured" not in err  # the cache is shown

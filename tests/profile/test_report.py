@@ -30,7 +30,7 @@ def doc(small_net, machine):
 
 
 def test_keys_and_units(doc, small_net):
-    assert set(doc) == TOP_KEYS and doc["schema_version"] == SCHEMA_VERSION == 1
+    assert set(doc) == TOP_KEYS and doc["schema_version"] == SCHEMA_VERSION == 2
     assert doc["input_shape"] == [1, 3, 32, 32] and doc["batch"] == 2 and doc["threads"] == 1
     assert set(doc["model"]) == {"spec", "description", "params", "macs", "flops", "bytes"}
     assert {"peak_gflops_per_s", "bandwidth_gb_per_s", "ridge_flops_per_byte", "cpu", "threads", "torch_version",
@@ -46,6 +46,8 @@ def test_keys_and_units(doc, small_net):
     assert all(set(row) == KIND_KEYS for row in doc["by_kind"])
     assert [(r["backend"], r["batch"]) for r in doc["backends"]] == [
         ("eager", 1), ("eager", 2), ("channels_last", 1), ("channels_last", 2)]
+    assert [r["bn_folded"] for r in doc["backends"]] == [False] * 4  # a profile runs the model as given
+    assert all(r["max_abs_diff"] < 1e-4 for r in doc["backends"])
     assert json.loads(json.dumps(doc)) == doc  # plain JSON: no tuples, no NaN, no objects
 
 
@@ -87,6 +89,9 @@ def test_tables_and_json_file(doc, tmp_path):
     for title in ("Per layer", "By kind: share of MACs against share of time", "Whole model per backend"):
         assert title in text
     assert "depthwise" in text and "100 GFLOP/s" not in text and "peak 100.0 GFLOP/s" in text
+    backend_rows = text[text.index("Whole model per backend"):].splitlines()
+    assert "BN folded" in text and any(line.replace("│", " ").split()[:3] == ["eager", "1", "no"]
+                                       for line in backend_rows)
     path = tmp_path / "out" / "profile.json"
     write_json(doc, path)
     assert json.loads(path.read_text()) == doc

@@ -107,7 +107,7 @@ def test_a_second_epoch_replaces_the_step_files(tmp_path):
 def test_existing_run_is_not_overwritten_and_resume_checks_the_model(tmp_path):
     Trainer(config(tmp_path, epochs=1)).fit()
     before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
-    with pytest.raises(ValueError, match="already holds a training run; pass --resume"):
+    with pytest.raises(ValueError, match="already holds a training run; pass resume=True"):
         Trainer(config(tmp_path, epochs=1))
     with pytest.raises(ValueError, match=r"state.json: holds a run of tiny_train_net \{\}, not mobilenet_v2"):
         Trainer(config(tmp_path, model="mobilenet_v2", resume=True))

@@ -184,15 +184,15 @@ def test_saved_import_rebuilds_from_the_file_alone(tmp_path: Path, timm_v2) -> N
     with torch.no_grad():
         assert torch.equal(rebuilt(x), model(x))
     # saving the rebuilt model again keeps where its weights came from
-    assert rebuilt.sepconv_weights == model.sepconv_weights
+    assert rebuilt.provenance == model.provenance
     again = json.loads(W.save(rebuilt, tmp_path / "again.safetensors").with_suffix(".json").read_text())
     assert again["weights"] == sidecar["weights"]
     # a separated copy no longer has the imported layers: it says what it was separated from
     from sepconv.separation import separate
 
     new, _ = separate(rebuilt)
-    assert new.sepconv_weights == {"separated_from": model.sepconv_weights}
-    assert rebuilt.sepconv_weights == model.sepconv_weights
+    assert new.provenance.weights == {"separated_from": model.provenance.weights}
+    assert rebuilt.provenance == model.provenance
 
 
 def test_a_foreign_file_without_weights_source_names_the_sources(tmp_path: Path, timm_v2) -> None:

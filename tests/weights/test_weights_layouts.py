@@ -43,7 +43,7 @@ def test_every_key_of_the_real_layout_lands_in_one_tensor(stem: str) -> None:
     source, name, keys = layout(stem)
     state = synthetic_state(keys)
     model = W.create_with_weights(name, tensors(state), source)  # strict: nothing missing or left over
-    assert model.sepconv_weights["loaded"] == len(keys)
+    assert model.provenance.weights["loaded"] == len(keys)
     own = model.state_dict()
     assert len(own) == len(keys)
     # Every source tensor (all distinct random numbers) is, byte for byte, exactly one model tensor.

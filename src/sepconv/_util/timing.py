@@ -17,7 +17,7 @@ from __future__ import annotations
 import math
 import statistics
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import torch
@@ -26,7 +26,7 @@ from torch import nn
 from .checks import non_negative_int, positive_int
 from .runtime import eval_mode
 
-__all__ = ["Timing", "eval_mode", "measure", "time_module"]
+__all__ = ["Timing", "measure", "time_module"]
 
 
 @dataclass(frozen=True)
@@ -36,6 +36,14 @@ class Timing:
     median_ms: float
     p90_ms: float
     samples_ms: tuple[float, ...]
+
+    @classmethod
+    def from_samples(cls, samples: Sequence[float]) -> Timing:
+        """The median and nearest-rank 90th percentile of ``samples`` (milliseconds), kept in order."""
+        if not samples:
+            raise ValueError("samples=[] must hold at least one timing")
+        ranked = sorted(samples)
+        return cls(statistics.median(samples), ranked[math.ceil(0.9 * len(ranked)) - 1], tuple(samples))
 
     def to_dict(self) -> dict[str, float | list[float]]:
         return {"median_ms": self.median_ms, "p90_ms": self.p90_ms, "samples_ms": list(self.samples_ms)}
@@ -58,12 +66,7 @@ def measure(fn: Callable[[], object], repeats: int = 10, warmup: int = 2) -> Tim
         start = time.perf_counter()
         fn()
         samples.append((time.perf_counter() - start) * 1e3)
-    ranked = sorted(samples)
-    return Timing(
-        median_ms=statistics.median(samples),
-        p90_ms=ranked[math.ceil(0.9 * len(ranked)) - 1],
-        samples_ms=tuple(samples),
-    )
+    return Timing.from_samples(samples)
 
 
 def time_module(module: nn.Module, x: torch.Tensor, repeats: int = 10, warmup: int = 2) -> Timing:

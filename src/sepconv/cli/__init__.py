@@ -1,16 +1,17 @@
 """The ``sepconv`` command: an argparse front end, each sub-command a thin call into the library.
 
-Sub-commands live in the library modules they front. Each module listed in :data:`COMMANDS`
-defines ``register(subparsers)``, which adds its sub-parser(s) and sets ``func=run`` (a function
-``run(args) -> int``) with ``set_defaults``; adding a command is adding one line here. A module
-that cannot be imported (an optional dependency missing) does not break the others: its commands
-are still listed, and using one prints one line saying why it is unavailable. Their names are
-those after a colon in the entry (``"sepconv.cli.deploy:export,bench"``), else the module's
-last path component (the one before it for ``....cli`` or ``....command``).
+Each command is one module of this package (``sepconv.cli.profile``, ``sepconv.cli.deploy``, ...)
+listed in :data:`COMMANDS`; it defines ``register(subparsers)``, which adds its sub-parser(s) and
+sets ``func=run`` (a function ``run(args) -> int``) with ``set_defaults``; adding a command is
+adding a module and one line here. A module that cannot be imported (an optional dependency
+missing) does not break the others: its commands are still listed, and using one prints one line
+saying why it is unavailable. Their names are those after a colon in the entry
+(``"sepconv.cli.deploy:export,bench"``), else the module's last path component.
 
 Results go to stdout, progress and diagnostics to stderr. A ``ValueError`` or
 ``FileNotFoundError`` becomes one line ``sepconv: error: <message>`` on stderr and exit status 2
-(as argparse does for bad usage); ``SEPCONV_DEBUG=1`` shows the traceback instead.
+(as argparse does for bad usage), with the library's argument names written as the command's
+flags (:mod:`sepconv.cli.flags`); ``SEPCONV_DEBUG=1`` shows the traceback instead.
 
 Example::
 
@@ -26,7 +27,8 @@ import os
 import sys
 from collections.abc import Sequence
 
-from sepconv._util.version import __version__
+from .._util.version import __version__
+from .flags import cli_message, flags_of
 
 COMMANDS = [
     "sepconv.cli.models",
@@ -68,8 +70,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _guess_name(path: str) -> str:
-    parts = path.split(".")
-    return parts[-2] if parts[-1] in ("cli", "command") and len(parts) > 1 else parts[-1]
+    return path.rpartition(".")[2]
 
 
 def _register_unavailable(subparsers: argparse._SubParsersAction, name: str, path: str, err: Exception) -> None:
@@ -97,12 +98,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (ValueError, FileNotFoundError) as err:
         if os.environ.get("SEPCONV_DEBUG") == "1":
             raise
-        message = " ".join(str(err).split()) or type(err).__name__
-        print(f"{PROG}: error: {message}", file=sys.stderr)
+        print(f"{PROG}: error: {cli_message(err, flags_of(_command_parser(parser, args)))}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"{PROG}: interrupted", file=sys.stderr)
         return 130
+
+
+def _command_parser(parser: argparse.ArgumentParser, args: argparse.Namespace) -> argparse.ArgumentParser:
+    """The sub-parser of the command that ran (its flags name the library's arguments)."""
+    for action in parser._subparsers._group_actions if parser._subparsers else ():
+        if isinstance(action, argparse._SubParsersAction) and args.command in action.choices:
+            return action.choices[args.command]
+    return parser
 
 
 if __name__ == "__main__":

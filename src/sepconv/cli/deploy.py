@@ -17,11 +17,10 @@ from pathlib import Path
 
 import torch
 
-from ..models import parse_spec
-from ..resolve import create_model, default_input_shape, load_model_spec
+from ..engines import runner
+from .model_arg import add_model_arguments, resolve_args
 
 FORMATS = ("onnx",)
-BENCH_BACKENDS = ("eager", "channels_last", "inductor", "onnxruntime", "int8")
 CALIB_COUNT, HELD_OUT_COUNT = 256, 512
 
 
@@ -48,11 +47,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     b = subparsers.add_parser(
         "bench", help="latency of a model on each inference backend, side by side",
         description="Measure MODEL's median latency on each backend (BN folded for all) at each batch size, "
-                    "in one run, with the speed-up over eager PyTorch.")
+                    "in one run, with the speed-up over eager PyTorch and the largest difference from it.")
     _model_args(b)
     b.add_argument("--backends", default="eager,channels_last,onnxruntime",
-                   help=f"comma-separated list of {', '.join(BENCH_BACKENDS)}, or 'all' "
-                        "(default eager,channels_last,onnxruntime; inductor compiles for minutes)")
+                   help=f"comma-separated list of {', '.join(runner.BACKENDS)}, or 'all'; eager is always "
+                        "measured, the reference (default eager,channels_last,onnxruntime; inductor is "
+                        "torch.compile, which compiles for minutes; 'compile' is its deprecated name)")
     b.add_argument("--batch", type=int, nargs="+", default=[1], metavar="B", help="batch sizes (default 1)")
     b.add_argument("--threads", type=int, default=None, help="threads (default: all cores)")
     b.add_argument("--repeats", type=int, default=20, help="timed runs per backend, median reported (default 20)")
@@ -62,28 +62,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _model_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("model", metavar="MODEL",
-                   help="a registry name with optional arguments ('name:key=value,...'), a sepconv checkpoint "
-                        "(runs/x/model.safetensors, a separated model too) or package.module:callable")
-    p.add_argument("--weights", metavar="FILE",
-                   help="a sepconv .safetensors checkpoint to load into the registry model MODEL names")
+    add_model_arguments(p)
     p.add_argument("--input-size", type=int, default=None, metavar="N",
-                   help="input height and width (default: the model's registry size, else 224)")
+                   help="input height and width (default: the model's img_size or registry size, else 224)")
 
 
 def _model(args: argparse.Namespace) -> tuple[torch.nn.Module, tuple[int, int, int, int]]:
-    if args.weights:
-        name, kwargs = parse_spec(args.model)
-        model = create_model(name, weights=args.weights, **kwargs)
-    else:
-        model, _ = load_model_spec(args.model)
-    model = model.eval()
-    shape = default_input_shape(model)
-    if args.input_size is not None:
-        if args.input_size < 1:
-            raise ValueError(f"--input-size={args.input_size} must be a positive integer")
-        shape = (1, shape[1], args.input_size, args.input_size)
-    return model, shape
+    """The model in eval mode and its input shape at batch 1 (:func:`sepconv.resolve.resolve_model`)."""
+    resolved = resolve_args(args)
+    return resolved.model.eval(), resolved.shape(input_size=args.input_size)
 
 
 def run_export(args: argparse.Namespace) -> int:
@@ -115,7 +102,8 @@ def run_export(args: argparse.Namespace) -> int:
     if len(held) == 0:
         held, held_labels = calib, (None if labels is None else labels[:CALIB_COUNT])
     data = f"{args.calib} {'held-out' if len(images) > CALIB_COUNT else 'calibration'}"
-    weights = "" if args.weights else " (random weights: the agreement says little about trained accuracy)"
+    trained = args.weights or Path(args.model).exists()  # a checkpoint or a run directory
+    weights = "" if trained else " (random weights: the agreement says little about trained accuracy)"
     quantized = quantize(exported.proto, calib, per_channel=not args.per_tensor, held_out=held, labels=held_labels,
                          path=out, data_name=data)
     print(f"wrote {out}: int8 QDQ, {'per-tensor' if args.per_tensor else 'per-channel'} weights, "
@@ -129,61 +117,37 @@ def _ops(ops: dict[str, int]) -> str:
 
 
 def parse_bench_backends(text: str) -> list[str]:
-    names = list(BENCH_BACKENDS) if text.strip() == "all" else [n.strip() for n in text.split(",") if n.strip()]
-    unknown = [n for n in names if n not in BENCH_BACKENDS]
-    if unknown or not names:
-        raise ValueError(f"--backends={text!r} must be 'all' or a comma-separated list of {', '.join(BENCH_BACKENDS)}")
-    return names
+    """``--backends``' value -> runner names (every runner, int8 included); a deprecated name works
+    and prints one warning line to stderr."""
+    return runner.parse_backends(text, runner.BACKENDS, "backends", warn=_warn)
+
+
+def _warn(message: str) -> None:
+    print(f"sepconv: warning: {message}", file=sys.stderr)
 
 
 def run_bench(args: argparse.Namespace) -> int:
-    from .._util.checks import positive_int
+    from .._util.checks import non_negative_int, positive_int
     from .._util.runtime import cores
-    from .._util.timing import measure
     from ..data.images import digits
-    from ..deploy.optimize import optimize as compile_model
-    from ..engines.ort import ort_session
-    from ..engines.quantize import quantize
 
     backends = parse_bench_backends(args.backends)
     for batch in args.batch:
-        positive_int("--batch", batch)
-    positive_int("--repeats", args.repeats)
+        positive_int("batch", batch)
+    positive_int("repeats", args.repeats)
+    non_negative_int("warmup", args.warmup)
+    threads = cores() if args.threads is None else positive_int("threads", args.threads)
     model, shape = _model(args)
-    threads = cores() if args.threads is None else positive_int("--threads", args.threads)
-    rows = []
-    int8 = None
-    for batch in args.batch:
-        x = torch.randn((batch, *shape[1:]), generator=torch.Generator().manual_seed(0))
-        fp32 = [b for b in backends if b != "int8"]
-        if fp32:
-            compiled = compile_model(model, x, candidates=fp32, threads=threads, repeats=args.repeats,
-                                     warmup=args.warmup)
-            rows += [{"backend": r.backend, "batch": batch, "error": r.error,
-                      **({"median_ms": r.timing.median_ms, "p90_ms": r.timing.p90_ms} if r.timing else {})}
-                     for r in compiled.results]
-        if "int8" in backends:
-            if int8 is None:
-                print("int8: calibrating on 256 bundled digits images...", file=sys.stderr)
-                images, _ = digits(shape)
-                int8 = ort_session(quantize(model, images[:CALIB_COUNT], input_shape=shape).proto, threads=threads)
-            timing = measure(lambda: int8(x), args.repeats, args.warmup)
-            rows.append({"backend": "int8", "batch": batch, "error": None, "median_ms": timing.median_ms,
-                         "p90_ms": timing.p90_ms})
-    for row in rows:
-        eager = next((r.get("median_ms") for r in rows if r["backend"] == "eager" and r["batch"] == row["batch"]), None)
-        if eager and row.get("median_ms"):
-            row["speedup_vs_eager"] = eager / row["median_ms"]
+    calibration = None
+    if any(runner.RUNNERS[name].needs_calibration for name in backends):
+        print(f"int8: calibrating on {CALIB_COUNT} bundled digits images...", file=sys.stderr)
+        calibration = digits(shape)[0][:CALIB_COUNT]
+    rows = runner.time_backends(model, shape, backends, args.batch, args.repeats, args.warmup, threads,
+                                fold=True, calibration=calibration)
     if args.json:
-        print(json.dumps({"model": args.model, "input_shape": list(shape[1:]), "threads": threads, "rows": rows},
-                         indent=2))
+        print(json.dumps({"model": args.model, "input_shape": list(shape[1:]), "threads": threads,
+                          "rows": [row.to_dict() for row in rows]}, indent=2))
         return 0
-    print(f"{args.model}: input {list(shape[1:])}, {threads} threads, BN folded, median of {args.repeats} runs")
-    print(f"{'backend':<14} {'batch':>5} {'median ms':>10} {'p90 ms':>9} {'vs eager':>9}")
-    for row in rows:
-        if row.get("median_ms") is None:
-            print(f"{row['backend']:<14} {row['batch']:>5} {'-':>10} {'-':>9} {'-':>9}  {row['error']}")
-            continue
-        speed = f"{row['speedup_vs_eager']:.2f}x" if "speedup_vs_eager" in row else "-"
-        print(f"{row['backend']:<14} {row['batch']:>5} {row['median_ms']:>10.2f} {row['p90_ms']:>9.2f} {speed:>9}")
+    print(runner.results_table(rows, f"{args.model}: input {list(shape[1:])}, {threads} threads, BN folded, "
+                                     f"median of {args.repeats} runs"))
     return 0

@@ -47,7 +47,7 @@ def run(args: argparse.Namespace) -> int:
         kwargs["num_classes"] = args.num_classes
     model = create_with_weights(args.model, args.path, args.source, strict=not args.no_strict, **kwargs)
     out = save(model, args.out)
-    loaded = model.sepconv_weights["loaded"]
-    print(f"{model.sepconv_config['model']} <- {args.source} {Path(args.path).name}: {loaded} tensors -> "
+    loaded = model.provenance.weights["loaded"]
+    print(f"{model.provenance.model} <- {args.source} {Path(args.path).name}: {loaded} tensors -> "
           f"{out} (+ {out.with_suffix('.json').name})")
     return 0

@@ -10,7 +10,8 @@ from rich import box
 from rich.console import Console
 from rich.table import Table
 
-from ..models.registry import create_model, list_models, model_entry, paper_figures, parse_spec
+from ..models.provenance import provenance_of
+from ..models.registry import list_models, model_entry, paper_figures
 
 TITLE = "sepconv model zoo"
 MACS = "MACs = multiply-accumulates of Conv2d + Linear, batch 1"
@@ -34,22 +35,24 @@ def _spec_value(value: Any) -> str:
 def zoo_rows(specs: list[str] | None = None) -> list[dict[str, Any]]:
     """Params and Conv2d + Linear MACs of each model at its default input, with the paper's.
 
-    ``specs`` are names with optional arguments (``mobilenet_v1:width_mult=0.5``). The input is
-    :func:`sepconv.resolve.default_input_shape` (the model's own channels and ``img_size``);
-    the paper's figures are those printed for the configuration the arguments build, compared
-    argument by argument (:func:`sepconv.models.paper_figures`).
+    ``specs`` are zoo model references (:func:`sepconv.resolve.resolve_model`): names with optional
+    arguments (``mobilenet_v1:width_mult=0.5``), or checkpoints of zoo models. The input is the
+    resolver's (the model's own channels and ``img_size``); the paper's figures are those printed
+    for the configuration the arguments build, compared argument by argument
+    (:func:`sepconv.models.paper_figures`).
     """
     from ..cost import analyze
-    from ..resolve import default_input_shape
+    from ..resolve import resolve_model
 
     rows = []
     for spec in specs or default_specs():
-        name, kwargs = parse_spec(spec)
-        entry = model_entry(name)
-        model = create_model(name, **kwargs)
-        shape = default_input_shape(model)
-        report = analyze(model, shape)
-        fig = paper_figures(name, kwargs)
+        resolved = resolve_model(spec)
+        provenance = provenance_of(resolved.model)
+        if provenance is None:
+            raise ValueError(f"model={spec!r} is no zoo model: sepconv models compares zoo models with their papers")
+        entry, shape = model_entry(provenance.model), resolved.input_shape
+        report = analyze(resolved.model, shape)
+        fig = None if provenance.separation else paper_figures(provenance.model, provenance.kwargs)
         paper_params, paper_macs = (fig.params, fig.macs) if fig else (None, None)
         rows.append({
             "model": spec,

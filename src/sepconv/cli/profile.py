@@ -1,12 +1,13 @@
 """``sepconv profile``: FLOPs against real time, per layer, on this machine.
 
     sepconv profile [MODEL] [--input 1x3x224x224] [--batch N]
-                    [--backend eager|channels_last|compile|onnxruntime|all] [--threads T]
+                    [--backend eager|channels_last|inductor|onnxruntime|all] [--threads T]
                     [--json FILE] [--plot FILE.png] [--html FILE.html] [--remeasure]
     sepconv profile --machine-only [--remeasure] [--threads T]
 
-MODEL (default ``mobilenet_v2``) is a registered name with arguments, ``package.module:callable``
-or a sepconv ``.safetensors`` checkpoint (:func:`sepconv.resolve.load_model_spec`). Tables go
+MODEL (default ``mobilenet_v2``) is a registered name with arguments, ``package.module:callable``,
+a sepconv ``.safetensors`` checkpoint or a run directory, with optional ``--weights``
+(:func:`sepconv.resolve.resolve_model`). Tables go
 to stdout, the progress bar and the names of written files to stderr. ``--machine-only`` prints
 the machine's roofline ceilings (cached, or measured with ``--remeasure``) and profiles no model.
 
@@ -24,6 +25,10 @@ from contextlib import contextmanager
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+from ..profile.backends import BACKENDS as PROFILE_BACKENDS
+from ..profile.backends import parse_backends
+from .model_arg import add_model_arguments, resolve_args
 
 __all__ = ["parse_shape", "register", "run", "stderr_console"]
 
@@ -52,16 +57,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                     "measured time, achieved GFLOP/s and GB/s against the roofline; by kind the share of MACs "
                     "against the share of time; the whole model per backend. MACs = multiply-accumulates, "
                     "FLOPs = 2 x MACs.")
-    p.add_argument("model", nargs="?", default=DEFAULT_MODEL, metavar="MODEL",
-                   help="registered name with arguments (mobilenet_v1:width_mult=0.5), package.module:callable, "
-                        f"or a sepconv .safetensors checkpoint (default {DEFAULT_MODEL})")
+    add_model_arguments(p, default=DEFAULT_MODEL)
     p.add_argument("--input", default=None, metavar="BxCxHxW",
                    help="input shape for the per-layer profile (default 1x3xSxS, S the model's input size)")
     p.add_argument("--batch", type=int, default=8, metavar="N",
                    help="also time the whole model at this batch size (default 8)")
     p.add_argument("--backend", default="eager", metavar="NAME",
-                   help="eager, channels_last, compile, onnxruntime, a comma-separated list, or all "
-                        "(default eager; eager is always measured as the reference)")
+                   help=f"{', '.join(PROFILE_BACKENDS)}, a comma-separated list, or all (default eager; eager is "
+                        "always measured as the reference; inductor is torch.compile, 'compile' its deprecated "
+                        "name; the model runs as given, BN and all, except on onnxruntime, whose export folds BN)")
     p.add_argument("--threads", type=int, default=None, metavar="T",
                    help="torch (and ONNX Runtime) threads (default: torch's default here)")
     p.add_argument("--repeats", type=int, default=20, metavar="R",
@@ -85,14 +89,13 @@ def run(args: argparse.Namespace) -> int:
     from .._util.checks import non_negative_int, positive_int
     from .._util.figures import require_matplotlib
     from ..machine import cache_path
-    from ..profile.backends import parse_backends
     from ..profile.profiler import profile_model
     from ..profile.report import print_report, to_dict, write_json
-    from ..resolve import default_input_shape, load_model_spec
 
     # Every argument is checked before anything slow happens.
     shape = parse_shape(args.input) if args.input is not None else None
-    backends = parse_backends(args.backend)
+    backends = parse_backends(args.backend, warn=lambda message: print(f"sepconv: warning: {message}",
+                                                                       file=sys.stderr))
     positive_int("batch", args.batch)
     positive_int("repeats", args.repeats)
     non_negative_int("warmup", args.warmup)
@@ -108,6 +111,8 @@ def run(args: argparse.Namespace) -> int:
             require_matplotlib(option, path)  # before minutes of measuring, not after
     if args.machine_only:
         given = [f"--{name}" for name in ("json", "plot", "html") if getattr(args, name) is not None]
+        given += [flag for flag, value in (("--weights", args.weights), ("--weights-source", args.weights_source))
+                  if value is not None]
         if given or args.model != DEFAULT_MODEL or args.input is not None:
             raise ValueError(f"--machine-only measures the machine alone; it takes no "
                              f"{', '.join(given) or 'MODEL or --input'} (only --threads and --remeasure)")
@@ -120,13 +125,13 @@ def run(args: argparse.Namespace) -> int:
         return _machine_only(threads, args.remeasure, err)
     with _progress(err) as step:
         done = step("loading the model", None)
-        model, description = load_model_spec(args.model)
+        resolved = resolve_args(args)
         done()
-        shape = shape or default_input_shape(model)
+        shape = shape or resolved.input_shape
         measured = args.remeasure or not cache_path(threads).is_file()
-        profile = profile_model(model, shape, spec=args.model, description=description, backends=backends,
-                                batch=args.batch, threads=threads, repeats=args.repeats, warmup=args.warmup,
-                                budget_s=args.budget or None, remeasure=args.remeasure, step=step)
+        profile = profile_model(resolved.model, shape, spec=args.model, description=resolved.description,
+                                backends=backends, batch=args.batch, threads=threads, repeats=args.repeats,
+                                warmup=args.warmup, budget_s=args.budget or None, remeasure=args.remeasure, step=step)
     doc = to_dict(profile)
     if args.json == "-":
         import json

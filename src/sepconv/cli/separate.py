@@ -1,7 +1,9 @@
 """``sepconv separate``: a trained model's standard convs turned separable, with the report.
 
-The model is a sepconv checkpoint (``.safetensors`` with its JSON sidecar) or a registry spec
-(``mobilenet_v1:conv=standard,width_mult=0.25`` -- random weights, for trying the command). The
+The model is any model reference (:func:`sepconv.resolve.resolve_model`): a sepconv checkpoint
+(``.safetensors`` with its JSON sidecar) or run directory, a registry spec
+(``mobilenet_v1:conv=standard,width_mult=0.25`` -- random weights unless ``--weights``, for trying
+the command) or ``package.module:callable``. The
 calibration batch is random normal unless ``--data`` gives real images, which also give top-1
 accuracy before and after; ``--recalibrate-bn`` re-estimates BatchNorm statistics on them and
 ``--finetune`` distils the original into the separated model (:mod:`sepconv.separation.finetune`).
@@ -16,27 +18,15 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import Any
 
 import torch
 from rich.console import Console
-from torch import nn
 
-from ..formats.checkpoint import read_config, save_model
+from ..formats.checkpoint import save_model
 from ..formats.plan import TARGETS
+from ..models.provenance import provenance_of
 from ..separation.core import separate
-
-
-def load_any(source: str) -> tuple[nn.Module, dict[str, Any]]:
-    """(model, its checkpoint sidecar or ``{}``) from a sepconv checkpoint path (separated or not)
-    or a registry spec ``name:key=value,...`` (random weights)."""
-    from ..formats.checkpoint import load_model
-    from ..models import create_model, parse_spec
-
-    if source.endswith(".safetensors") or Path(source).is_file():
-        return load_model(source), read_config(source)
-    name, kwargs = parse_spec(source)
-    return create_model(name, **kwargs), {}
+from .model_arg import add_model_arguments, resolve_args
 
 
 def _layer_list(text: str) -> list[str]:
@@ -55,9 +45,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                     "(block diagonal under the best channel permutation) form computed from its weights, and "
                     "report per layer: weight error, output error on a calibration batch, params, MACs "
                     "(multiply-accumulates per image) and measured time, before and after.")
-    p.add_argument("model", metavar="CHECKPOINT_OR_MODEL",
-                   help="a sepconv .safetensors checkpoint, or a model spec such as "
-                        "mobilenet_v1:conv=standard,width_mult=0.25 (random weights)")
+    add_model_arguments(p)
     p.add_argument("--to", choices=TARGETS, default="depthwise", help="the separable form (default depthwise)")
     p.add_argument("--depth-multiplier", type=int, default=1, metavar="D",
                    help="depthwise outputs per input channel, 1..min(N, k*k) (default 1)")
@@ -70,7 +58,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         "default: all eligible")
     p.add_argument("--min-macs", type=float, default=0, metavar="N", help="skip convs with fewer MACs per image")
     p.add_argument("--input-size", type=int, default=None, metavar="S",
-                   help="calibration image height and width (default: the model's registry input size)")
+                   help="calibration image height and width (default: the model's img_size or registry input "
+                        "size, else 224)")
     p.add_argument("--batch", type=int, default=None, metavar="B",
                    help="calibration images (default 8 random ones, or 256 real ones with --data)")
     p.add_argument("--threads", type=int, default=None, metavar="T", help="torch threads for timing")
@@ -103,8 +92,12 @@ def run(args: argparse.Namespace) -> int:
         torch.set_num_threads(args.threads)
     if args.finetune < 0:
         raise ValueError(f"--finetune={args.finetune} must be a number of epochs >= 0")
-    model, config = load_any(args.model)
-    trained = config.get("train") if isinstance(config.get("train"), dict) else {}
+    resolved = resolve_args(args)
+    model = resolved.model
+    if args.out is not None and provenance_of(model) is None:  # said before the work, not after
+        raise ValueError(f"--out: {args.model} is no zoo model, so a checkpoint of it could not be rebuilt; "
+                         "separate it in Python and save it yourself")
+    trained = resolved.sidecar.train if resolved.sidecar is not None and resolved.sidecar.train else {}
     data = args.data or (trained.get("data") if args.finetune else None)
     if args.finetune and data is None:
         raise ValueError("--finetune needs --data SPEC (the model's checkpoint does not name its training data)")
@@ -113,9 +106,7 @@ def run(args: argparse.Namespace) -> int:
     common = dict(depth_multiplier=args.depth_multiplier, rank=args.rank, groups=args.groups, layers=args.layers,
                   min_macs=args.min_macs, measure_time=not args.no_time)
     if data is None:
-        size = args.input_size or _registry_size(model)
-        in_chans = next(m for m in model.modules() if isinstance(m, nn.Conv2d)).in_channels
-        new, report = separate(model, args.to, input_shape=(args.batch, in_chans, size, size), **common)
+        new, report = separate(model, args.to, input_shape=resolved.shape(args.batch, args.input_size), **common)
     else:
         from ..separation.finetune import Distillation
 
@@ -137,12 +128,3 @@ def run(args: argparse.Namespace) -> int:
         if args.out is not None:
             print(f"wrote {args.out}")
     return 0
-
-
-def _registry_size(model: nn.Module) -> int:
-    from ..models import model_entry
-
-    config = getattr(model, "sepconv_config", None)
-    if config is None:
-        raise ValueError("--input-size is required for a model without a registry entry")
-    return model_entry(config["model"]).input_size

@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from contextlib import nullcontext
 from dataclasses import asdict, dataclass, replace
 from fractions import Fraction
 from typing import Any
@@ -49,12 +50,13 @@ from rich.text import Text
 from torch import nn
 
 from .._util.checks import non_negative_int, positive_int
+from .._util.runtime import threads_set_to
 from .._util.timing import Timing, time_module
 from ..cost import analyze, conv_macs, conv_output_size
 from ..layers import Conv2d, GroupedConv2d, SegmentedSeparableConv2d, SeparableConv2d, SpatiallySeparableConv2d
 from ..layers.padding import resolve_padding
 
-__all__ = ["CompareResult", "FormResult", "compare_layer", "register", "run"]
+__all__ = ["CompareConfig", "CompareResult", "FormResult", "compare_layer"]
 
 DEFAULT_DIVISORS = (8, 4, 2)  # tried, largest first, when --groups / --segments are not given
 
@@ -213,14 +215,9 @@ def compare_layer(
 
     forms = _forms(config)
     x = torch.randn(batch, in_channels, size, size, generator=torch.Generator().manual_seed(0))
-    previous_threads = torch.get_num_threads()
-    if threads is not None:
-        torch.set_num_threads(threads)
-    try:
+    with threads_set_to(threads) if threads is not None else nullcontext():
         used_threads = torch.get_num_threads()
         rows = [form.measure(x, repeats, warmup) for form in forms]
-    finally:
-        torch.set_num_threads(previous_threads)
     return CompareResult(config, used_threads, [_relative(row, rows[0]) for row in rows])
 
 
@@ -257,7 +254,7 @@ def _forms(c: CompareConfig) -> list[_Form]:
         forms.append(_Form("grouped", f"grouped G={g}", lambda: GroupedConv2d(m, n, k, g, stride=stride),
                            Fraction(conv_macs(m, n, k, (oh, ow), g), standard), "1/G"))
     else:
-        forms.append(_Form("grouped", "grouped", f"none of {divisors} divides {m} and {n}; pass --groups"))
+        forms.append(_Form("grouped", "grouped", f"none of {divisors} divides {m} and {n}; give groups"))
     forms.append(_Form(
         "depthwise_separable", f"dw-separable d={d}",
         lambda: SeparableConv2d(m, n, k, stride, depth_multiplier=d),
@@ -278,7 +275,7 @@ def _forms(c: CompareConfig) -> list[_Form]:
             "1/K² + N/(MS)" if stride == 1 else "D²/(K²·H'W') + N/(M·S)"))
     else:
         forms.append(_Form("segmented", "segmented",
-                           f"none of {divisors} below {n} divides it; pass --segments"))
+                           f"none of {divisors} below {n} divides it; give segments"))
     return forms
 
 

@@ -29,7 +29,7 @@ from rich.table import Table
 
 from .._util.io import atomic_write
 
-__all__ = ["PARAMETERS", "extend_compare", "parse_sweep", "save_sweep_plot", "sweep_layer", "sweep_table"]
+__all__ = ["PARAMETERS", "parse_sweep", "save_sweep_plot", "sweep_layer", "sweep_table"]
 
 # Sweepable parameters (compare_layer's names; "channels" sets input and output channels together)
 # and the values swept when none are given (a function of the base configuration).

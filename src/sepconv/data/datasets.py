@@ -37,6 +37,8 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from .digits import raw_digits
+
 __all__ = ["FolderImages", "ImageData", "TensorImages", "UnreadableImage", "load_data", "stratified_split"]
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".gif", ".tif", ".tiff")
@@ -148,7 +150,7 @@ def load_data(spec: str, *, img_size: int | None = None, val_split: float = 0.2)
         raise ValueError(f"val_split={val_split!r} must be a fraction in (0, 1)")
     kind, sep, rest = spec.partition(":")
     if spec == "digits":
-        return digits(img_size)
+        return digits_data(img_size)
     if sep and kind in ("folder", "cifar10", "cifar100") and rest:
         path = _existing_dir(spec, rest)
     else:
@@ -197,13 +199,11 @@ def _stats(images: torch.Tensor) -> tuple[tuple[float, ...], tuple[float, ...]]:
     return tuple(x.mean(1).tolist()), tuple(x.std(1).clamp_min(1e-3).tolist())
 
 
-def digits(img_size: int | None = None) -> ImageData:
-    """scikit-learn's 1,797 bundled 8x8 digits (0..16 grey levels, scaled to uint8), 80/20 split."""
-    from sklearn.datasets import load_digits
-
-    bunch = load_digits()
-    images = torch.from_numpy(np.rint(bunch.images * (255 / 16)).astype(np.uint8)).unsqueeze(1)  # (N, 1, 8, 8)
-    labels = bunch.target.astype(np.int64)
+def digits_data(img_size: int | None = None) -> ImageData:
+    """The bundled digits (:func:`sepconv.data.digits.raw_digits`) as uint8 images, 80/20 stratified split."""
+    grey, target = raw_digits()
+    images = torch.round(grey * 255).to(torch.uint8)  # (N, 1, 8, 8)
+    labels = target.numpy()
     train_idx, val_idx = stratified_split(labels, 0.2)
     train = TensorImages(images[train_idx], torch.from_numpy(labels[train_idx]))
     val = TensorImages(images[val_idx], torch.from_numpy(labels[val_idx]))

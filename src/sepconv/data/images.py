@@ -15,6 +15,7 @@ import torch
 import torch.nn.functional as F
 
 from ..engines.shapes import check_images, check_shape
+from .digits import raw_digits
 
 BUNDLED = ("digits",)
 
@@ -28,14 +29,11 @@ def digits(input_shape: Sequence[int]) -> tuple[torch.Tensor, torch.Tensor]:
         >>> images.shape, labels.shape
         (torch.Size([1797, 3, 32, 32]), torch.Size([1797]))
     """
-    from sklearn.datasets import load_digits
-
     _, c, h, w = check_shape("input_shape", input_shape)
-    data = load_digits()
-    x = torch.from_numpy(data.images.astype(np.float32)).unsqueeze(1) / 16.0  # (N, 1, 8, 8) in [0, 1]
+    x, labels = raw_digits()  # (N, 1, 8, 8) in [0, 1]
     x = F.interpolate(x, size=(h, w), mode="bilinear", align_corners=False)
     x = ((x - x.mean()) / x.std()).expand(-1, c, -1, -1).contiguous()
-    return x, torch.from_numpy(data.target.astype(np.int64))
+    return x, labels
 
 
 def load_images(spec: str | Path, input_shape: Sequence[int]) -> tuple[torch.Tensor, torch.Tensor | None]:

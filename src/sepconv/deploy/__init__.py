@@ -1,7 +1,9 @@
 """Deployment: measure every engine a model can run on and keep the fastest that matches PyTorch.
 
-- :func:`optimize` measures eager, channels_last, torch.compile and ONNX Runtime on an example
-  input and returns a callable running the fastest one whose outputs match PyTorch;
+- :func:`optimize` measures eager, channels_last, inductor (torch.compile) and ONNX Runtime on an
+  example input, BN folded, and returns a callable running the fastest one whose outputs match
+  PyTorch (the runners and their timing are :mod:`sepconv.engines.runner`'s, as in ``sepconv bench``
+  and ``sepconv profile``);
 - the engines themselves (BN folding, ONNX export, ONNX Runtime sessions, int8 quantization) live
   in :mod:`sepconv.engines` and are re-exported here for convenience.
 
@@ -23,6 +25,7 @@ from ..engines.fold import fold_bn, remaining_norms
 from ..engines.onnx_export import Exported, export_onnx, to_onnx
 from ..engines.ort import OrtRunner, ort_session, session_options
 from ..engines.quantize import Quantized, QuantReport, quantize
+from ..engines.runner import BackendResult
 from .optimize import Compiled, optimize
 
 
@@ -35,6 +38,6 @@ def compile(*args, **kwargs) -> Compiled:  # noqa: A001 - the 0.1 name, kept one
 
 
 __all__ = [
-    "Compiled", "Exported", "OrtRunner", "QuantReport", "Quantized", "compile", "export_onnx", "fold_bn",
-    "optimize", "ort_session", "quantize", "remaining_norms", "session_options", "to_onnx",
+    "BackendResult", "Compiled", "Exported", "OrtRunner", "QuantReport", "Quantized", "compile", "export_onnx",
+    "fold_bn", "optimize", "ort_session", "quantize", "remaining_norms", "session_options", "to_onnx",
 ]

@@ -1,84 +1,39 @@
-"""Pick the fastest way to run a model on this machine, by measuring each on the example input.
+"""Pick the fastest way to run a model on this machine, by measuring each candidate on the example input.
 
-Every candidate runs the BN-folded model (:func:`~sepconv.engines.fold.fold_bn`):
+The candidates are the fp32 runners of :mod:`sepconv.engines.runner` (``eager``, ``channels_last``,
+``inductor`` = torch.compile, ``onnxruntime``), every one on the BN-folded model
+(:func:`~sepconv.engines.fold.fold_bn`; ``Compiled.table()`` says so per row). A candidate is kept
+only if its output matches eager PyTorch on the unfolded model (max absolute difference
+``<= atol + rtol * max|output|``).
 
-- ``eager``: PyTorch eager, NCHW;
-- ``channels_last``: eager with NHWC weights and input (oneDNN's preferred layout on CPU);
-- ``inductor``: ``torch.compile`` with Inductor's ``freezing`` (weights become constants, so it
-  pre-packs them for oneDNN and fuses each conv with its activation); compiling costs a minute
-  or more per model on 2 cores;
-- ``onnxruntime``: the clean ONNX export on ONNX Runtime (:func:`~sepconv.engines.ort.ort_session`).
-
-A candidate is kept only if its output matches eager PyTorch on the unfolded model (max absolute
-difference ``<= atol + rtol * max|output|``). ``threads`` sets ``torch.set_num_threads`` (for the
-process, as torch has no per-call setting) and ORT's intra-op threads; default all cores.
+Threads: ``threads`` (default: all cores) is what every candidate is prepared, timed and later run
+on. :func:`optimize` sets torch's thread count for its own work and restores it; the returned
+:class:`Compiled` runs later, outside any ``with`` block, so its runner sets torch's threads around
+each call and restores them (a torch backend), or runs on its ONNX Runtime session's own intra-op
+threads (``onnxruntime``). Either way the process's ``torch.get_num_threads()`` is left as it was.
 """
 
 from __future__ import annotations
 
-import copy
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+import dataclasses
+import functools
+from collections.abc import Sequence
 
 import torch
 from torch import nn
 
-from .._util.checks import positive_int
-from .._util.runtime import cores
-from .._util.timing import Timing, measure
-from ..engines.fold import fold_bn
-from ..engines.ort import ort_session
+from .._util.checks import ArgumentError, non_negative_int, positive_int
+from .._util.runtime import cores, eval_mode, threads_set_to
+from ..engines.runner import (FP32_BACKENDS, BackendResult, Runner, canonical, largest_difference, prepare,
+                              results_table, time_runner, with_speedups)
 
-BACKENDS = ("eager", "channels_last", "inductor", "onnxruntime")
-Runner = Callable[[torch.Tensor], torch.Tensor]
-
-
-@dataclass
-class BackendResult:
-    """One candidate: its timing on the example, or why it was not usable."""
-
-    backend: str
-    timing: Timing | None = None
-    max_abs_diff: float | None = None
-    error: str | None = None
-
-
-def _torch_runner(model: nn.Module, channels_last: bool = False) -> Runner:
-    def run(x: torch.Tensor) -> torch.Tensor:
-        with torch.inference_mode():
-            return model(x.contiguous(memory_format=torch.channels_last) if channels_last else x)
-
-    return run
-
-
-def build(backend: str, folded: nn.Module, example: torch.Tensor, threads: int) -> Runner:
-    """The runner of one backend for an already folded, eval-mode model."""
-    if backend == "eager":
-        return _torch_runner(folded)
-    if backend == "channels_last":
-        return _torch_runner(copy.deepcopy(folded).to(memory_format=torch.channels_last), channels_last=True)
-    if backend == "inductor":
-        import torch._inductor.config as inductor_config
-
-        compiled = torch.compile(folded, dynamic=False)
-
-        def run(x: torch.Tensor) -> torch.Tensor:
-            with inductor_config.patch(freezing=True), torch.no_grad():
-                return compiled(x)
-
-        # Every instance of a model class shares one forward code object, of which dynamo keeps at
-        # most `recompile_limit` (8) compiled versions before it silently runs eager: a process that
-        # has compiled a few models would get an uncompiled one here. Compile this one regardless.
-        with torch._dynamo.config.patch(recompile_limit=1 << 16):
-            run(example)  # compile now, not on the first timed call
-        return run
-    if backend == "onnxruntime":
-        return ort_session(folded, tuple(example.shape), threads=threads)
-    raise ValueError(f"backend={backend!r} must be one of {', '.join(('auto',) + BACKENDS)}")
+__all__ = ["Compiled", "optimize"]
 
 
 class Compiled:
-    """The chosen runner, callable like the model, with every candidate's measurement."""
+    """The chosen :class:`~sepconv.engines.runner.Runner`, callable like the model, with every
+    candidate's :class:`~sepconv.engines.runner.BackendResult` (timed ones with their speed-up over
+    eager)."""
 
     def __init__(self, backend: str, runner: Runner, results: list[BackendResult], threads: int,
                  example_shape: tuple[int, ...]) -> None:
@@ -92,27 +47,20 @@ class Compiled:
         return f"Compiled(backend={self.backend!r}, threads={self.threads}, example={list(self.example_shape)})"
 
     def table(self) -> str:
-        """The candidates as a plain-text table: median and p90 latency, speed-up over eager."""
-        eager = next((r.timing.median_ms for r in self.results if r.backend == "eager" and r.timing), None)
-        lines = [f"input {list(self.example_shape)}, {self.threads} threads, median of repeated runs",
-                 f"{'backend':<14} {'median ms':>10} {'p90 ms':>10} {'vs eager':>9}  note"]
-        for r in self.results:
-            if r.timing is None:
-                lines.append(f"{r.backend:<14} {'-':>10} {'-':>10} {'-':>9}  {r.error}")
-                continue
-            speedup = f"{eager / r.timing.median_ms:.2f}x" if eager else "-"
-            note = "chosen" if r.backend == self.backend else ""
-            lines.append(f"{r.backend:<14} {r.timing.median_ms:>10.2f} {r.timing.p90_ms:>10.2f} {speedup:>9}  {note}")
-        return "\n".join(lines)
+        """The candidates as a plain-text table: BN folded, median and p90 latency, speed-up over
+        eager, difference from PyTorch, and which was chosen."""
+        title = f"input {list(self.example_shape)}, {self.threads} threads, median of repeated runs"
+        return results_table(self.results, title, notes={self.backend: "chosen"})
 
 
 def optimize(model: nn.Module, example_input: torch.Tensor, backend: str = "auto", threads: int | None = None,
-             candidates: Sequence[str] = BACKENDS, repeats: int = 20, warmup: int = 3, verbose: bool = False,
+             candidates: Sequence[str] = FP32_BACKENDS, repeats: int = 20, warmup: int = 3, verbose: bool = False,
              atol: float = 1e-4, rtol: float = 1e-4) -> Compiled:
-    """A callable running ``model`` through ``backend``; ``"auto"`` measures ``candidates`` on
-    ``example_input`` (median of ``repeats`` runs) and picks the fastest that matches PyTorch.
+    """A callable running ``model`` (BN folded) through ``backend``; ``"auto"`` measures ``candidates``
+    on ``example_input`` (median of ``repeats`` runs) and picks the fastest that matches PyTorch.
 
-    ``verbose`` prints the table of every candidate (also ``Compiled.table()``).
+    ``verbose`` prints the table of every candidate (also ``Compiled.table()``). ``threads``: see
+    the module docstring (restored; the returned runner restores them too).
 
     Example::
 
@@ -123,45 +71,47 @@ def optimize(model: nn.Module, example_input: torch.Tensor, backend: str = "auto
         (True, torch.Size([1, 10]))
     """
     if not isinstance(model, nn.Module):
-        raise ValueError(f"model={type(model).__name__} must be a torch.nn.Module")
+        raise ArgumentError("model", f"model={type(model).__name__} must be a torch.nn.Module")
     if not isinstance(example_input, torch.Tensor):
-        raise ValueError(f"example_input={type(example_input).__name__} must be a torch.Tensor")
-    wanted = list(candidates) if backend == "auto" else [backend]
+        raise ArgumentError("example_input", f"example_input={type(example_input).__name__} must be a torch.Tensor")
+    auto = backend == "auto"
+    wanted = [canonical(name) for name in (candidates if auto else [backend])]
     for name in wanted:
-        if name not in BACKENDS:
-            raise ValueError(f"backend={name!r} must be one of {', '.join(('auto',) + BACKENDS)}")
+        if name not in FP32_BACKENDS:
+            raise ArgumentError("backend", f"backend={name!r} must be one of {', '.join(('auto',) + FP32_BACKENDS)}")
     threads = cores() if threads is None else positive_int("threads", threads)
-    torch.set_num_threads(threads)
-    folded = fold_bn(model, example_input)
-    with torch.inference_mode():
-        was_training = model.training
-        reference = model.eval()(example_input)
-        model.train(was_training)
-    limit = atol + rtol * float(reference.abs().max())
-    results, runners = [], {}
-    for name in wanted:
-        result = BackendResult(name)
-        results.append(result)
-        try:
-            runner = build(name, folded, example_input, threads)
-            result.max_abs_diff = float((runner(example_input) - reference).abs().max())
-        except Exception as e:  # noqa: BLE001 - a backend that fails here is reported, not fatal
-            if backend != "auto":
-                raise ValueError(f"backend {name!r} failed: {' '.join(str(e).split())[:300]}") from None
-            result.error = f"failed: {' '.join(str(e).split())[:120]}"
-            continue
-        if not result.max_abs_diff <= limit:
-            result.error = f"output differs from PyTorch by {result.max_abs_diff:.3g} (limit {limit:.3g})"
-            if backend != "auto":
-                raise ValueError(f"backend {name!r}: {result.error}")
-            continue
-        runners[name] = runner
-        if backend == "auto" or verbose:
-            result.timing = measure(lambda: runner(example_input), repeats, warmup)
+    positive_int("repeats", repeats)
+    non_negative_int("warmup", warmup)
+    batch = int(example_input.shape[0]) if example_input.dim() else 1
+    with threads_set_to(threads):
+        with eval_mode(model), torch.inference_mode():
+            reference = model(example_input)
+        limit = atol + rtol * float(reference.abs().max())
+        results, runners = [], {}
+        for name in wanted:
+            try:
+                runner = prepare(name, model, example_input, threads=threads, fold=True)
+                diff = largest_difference(runner(example_input), reference)
+            except Exception as e:  # noqa: BLE001 - a backend that fails here is reported, not fatal
+                failed = BackendResult.failed(name, batch, True, e)
+                if not auto:
+                    raise ValueError(f"backend {name!r} failed: {failed.error}") from None
+                results.append(failed)
+                continue
+            if not diff <= limit:
+                error = f"output differs from PyTorch by {diff:.3g} (limit {limit:.3g})"
+                if not auto:
+                    raise ValueError(f"backend {name!r}: {error}")
+                results.append(dataclasses.replace(BackendResult.failed(name, batch, True, error), max_abs_diff=diff))
+                continue
+            runners[name] = runner
+            timing = time_runner(functools.partial(runner, example_input), repeats, warmup) if auto or verbose else None
+            results.append(BackendResult.measured(runner, batch, diff, timing))
     if not runners:
         raise ValueError("no backend could run the model: " + "; ".join(f"{r.backend}: {r.error}" for r in results))
-    timed = [r for r in results if r.timing is not None]
-    chosen = min(timed, key=lambda r: r.timing.median_ms).backend if timed else wanted[0]
+    results = with_speedups(results)
+    timed = [r for r in results if r.median_ms is not None]
+    chosen = min(timed, key=lambda r: r.median_ms).backend if timed else next(iter(runners))
     compiled = Compiled(chosen, runners[chosen], results, threads, tuple(example_input.shape))
     if verbose:
         print(compiled.table())

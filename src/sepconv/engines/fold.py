@@ -11,9 +11,10 @@ Which BN follows which conv is read from the data flow of one forward pass, not 
 names: a ``TorchFunctionMode`` records every torch call, and a BN is folded only when its input is
 the output of exactly one conv call whose result nothing else reads (an ``x.flatten(1)`` of a
 ``(B, C, 1, 1)`` map in between is allowed: MobileFaceNet's embedding). So any network built from
-sepconv's operators, or from plain ``torch.nn``, folds without a table of module pairs;
-``torch.fx`` cannot be used instead because sepconv's layers check their inputs with Python
-control flow (and ``tf_same`` padding reads the input size), which symbolic tracing refuses.
+sepconv's operators, or from plain ``torch.nn``, folds without a table of module pairs. The
+recorder, rather than a ``torch.fx`` graph, is what makes that hold for *any* module: sepconv's own
+models trace symbolically, but a user's ``package.module:callable`` may branch on its input in
+Python, which symbolic tracing refuses, while one recorded forward pass always works.
 A BN that does not qualify is left in place, so the result is always exact; see
 :func:`remaining_norms`.
 """
@@ -28,9 +29,12 @@ import torch
 from torch import nn
 from torch.overrides import TorchFunctionMode
 
+from .._util.modules import tensors_in
 from .shapes import example_input as make_example
 
-_NORMS = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)
+# What folds: BatchNorm alone (its eval-mode affine map is fixed; cost.py's norms include the
+# GroupNorm/LayerNorm/InstanceNorm kinds, which normalize with statistics of the input itself).
+_BATCH_NORMS = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)
 _PRODUCERS = (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.Linear)
 # Tensor calls that read only metadata: they do not consume a conv's output.
 _METADATA = {"size", "dim", "shape", "ndim", "dtype", "device", "numel", "is_contiguous", "__len__",
@@ -53,16 +57,6 @@ def _func_name(func: object) -> str:
     return getattr(func, "__name__", "")
 
 
-def _tensors(obj: object) -> list[torch.Tensor]:
-    if isinstance(obj, torch.Tensor):
-        return [obj]
-    if isinstance(obj, (list, tuple)):
-        return [t for item in obj for t in _tensors(item)]
-    if isinstance(obj, dict):
-        return [t for item in obj.values() for t in _tensors(item)]
-    return []
-
-
 class _Recorder(TorchFunctionMode):
     """Records, for every torch call, its name, tensor inputs and tensor outputs."""
 
@@ -75,7 +69,7 @@ class _Recorder(TorchFunctionMode):
         out = func(*args, **kwargs)
         name = _func_name(func)
         if name not in _METADATA:
-            self.calls.append((name, _tensors(args) + _tensors(kwargs), _tensors(out)))
+            self.calls.append((name, list(tensors_in((args, kwargs))), list(tensors_in(out))))
         return out
 
 
@@ -85,7 +79,7 @@ def find_foldable(model: nn.Module, example: torch.Tensor) -> list[FoldedPair]:
     weight_owner = {id(m.weight): m for m in model.modules() if isinstance(m, _PRODUCERS)
                     and not getattr(m, "transposed", False)}
     stat_owner = {id(m.running_mean): m for m in model.modules()
-                  if isinstance(m, _NORMS) and m.running_mean is not None and not m.training}
+                  if isinstance(m, _BATCH_NORMS) and m.running_mean is not None and not m.training}
     rec = _Recorder()
     with torch.no_grad(), rec:
         result = model(example)
@@ -93,7 +87,7 @@ def find_foldable(model: nn.Module, example: torch.Tensor) -> list[FoldedPair]:
     for _, inputs, _ in rec.calls:
         for t in {id(t): t for t in inputs}.values():
             uses[id(t)] = uses.get(id(t), 0) + 1
-    for t in _tensors(result):
+    for t in tensors_in(result):
         uses[id(t)] = uses.get(id(t), 0) + 1
     calls_of: dict[int, int] = {}
     made_by: dict[int, nn.Module] = {}  # id(output tensor) -> producer module
@@ -170,4 +164,4 @@ def fold_bn(model: nn.Module, example_input: torch.Tensor | Sequence[int] | None
 
 def remaining_norms(model: nn.Module) -> list[str]:
     """Names of the BatchNorm modules still in ``model`` (after :func:`fold_bn`: those it could not fold)."""
-    return [name for name, m in model.named_modules() if isinstance(m, _NORMS)]
+    return [name for name, m in model.named_modules() if isinstance(m, _BATCH_NORMS)]

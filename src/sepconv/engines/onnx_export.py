@@ -27,6 +27,7 @@ import torch
 from torch import nn
 
 from .._util.io import atomic_write
+from .._util.runtime import eval_mode
 from .fold import fold_bn, remaining_norms
 from .graph import clean
 from .shapes import example_input
@@ -59,17 +60,6 @@ def _quiet() -> Iterator[None]:
     with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
         warnings.simplefilter("ignore")
         yield
-
-
-@contextlib.contextmanager
-def evaluating(model: nn.Module) -> Iterator[nn.Module]:
-    """``model`` in eval mode for the block, then back in the mode it was in."""
-    was_training = model.training
-    model.eval()
-    try:
-        yield model
-    finally:
-        model.train(was_training)
 
 
 def _check_opset(opset: int) -> int:
@@ -164,7 +154,7 @@ def max_abs_diff(proto: onnx.ModelProto, model: nn.Module, x: torch.Tensor) -> f
 
     sess = ort.InferenceSession(proto.SerializeToString(), session_options(), providers=["CPUExecutionProvider"])
     got = sess.run(None, {sess.get_inputs()[0].name: x.numpy()})[0]
-    with evaluating(model), torch.no_grad():
+    with eval_mode(model), torch.no_grad():
         want = model(x).numpy()
     return float(np.abs(got - want).max())
 

@@ -1,4 +1,4 @@
-"""Input shapes for deployment: checked, or taken from the model registry for zoo models."""
+"""Input shapes for deployment: checked, or a zoo model's own (:func:`sepconv.resolve.default_input_shape`)."""
 
 from __future__ import annotations
 
@@ -6,6 +6,10 @@ from collections.abc import Sequence
 
 import torch
 from torch import nn
+
+from .._util.checks import ArgumentError
+from ..models.provenance import provenance_of
+from ..resolve import default_input_shape
 
 
 def check_shape(name: str, shape: Sequence[int]) -> tuple[int, ...]:
@@ -17,27 +21,21 @@ def check_shape(name: str, shape: Sequence[int]) -> tuple[int, ...]:
     return tuple(int(v) for v in shape)
 
 
-def default_input_shape(model: nn.Module, batch: int = 1) -> tuple[int, int, int, int]:
-    """(batch, in_chans, size, size) of a model built by ``sepconv.create_model``, from its registry entry.
+def example_input(model: nn.Module, spec: torch.Tensor | Sequence[int] | None) -> torch.Tensor:
+    """A tensor to run ``model`` on: ``spec`` itself, random data of shape ``spec``, or, for a zoo
+    model, of its default shape (a deployed graph is fixed to it, so other modules must say theirs).
 
     Example::
 
         >>> from sepconv.models import create_model
-        >>> default_input_shape(create_model("xception", num_classes=10), batch=8)
-        (8, 3, 299, 299)
+        >>> example_input(create_model("xception", num_classes=10), None).shape
+        torch.Size([1, 3, 299, 299])
     """
-    if getattr(model, "sepconv_config", None) is None:
-        raise ValueError(f"model={type(model).__name__} was not built by sepconv.create_model: "
-                         "give its input shape (B, C, H, W)")
-    from ..resolve import default_input_shape as registry_shape
-
-    return registry_shape(model, batch)
-
-
-def example_input(model: nn.Module, spec: torch.Tensor | Sequence[int] | None) -> torch.Tensor:
-    """A tensor to run ``model`` on: ``spec`` itself, random data of shape ``spec``, or of the default shape."""
     if isinstance(spec, torch.Tensor):
         return spec
+    if spec is None and provenance_of(model) is None:
+        raise ArgumentError("input_shape", f"input_shape=None: model={type(model).__name__} was not built by "
+                                           "sepconv.create_model, so give its input shape (B, C, H, W)")
     shape = default_input_shape(model) if spec is None else check_shape("input_shape", spec)
     return torch.randn(shape, generator=torch.Generator().manual_seed(0))
 

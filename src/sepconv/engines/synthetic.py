@@ -1,12 +1,17 @@
-"""Random weights whose activations stay alive, for checking deployment without trained weights.
+"""Random weights with trained-looking BatchNorms, for checking deployment without trained weights.
 
-PyTorch's default initialisation (uniform, variance ``1 / (3 fan_in)``) shrinks a signal by about
-a third per layer: after the 50-odd layers of a MobileNet the logits are the classifier's bias
-alone (features ~1e-10 at 224 px), so any two runtimes "agree" whatever they compute. Here convs
-and linear layers get He initialisation (He et al. 2015, *Delving Deep into Rectifiers*, Section
-2.2: variance ``2 / fan_in`` keeps it through ReLUs), every BatchNorm takes the statistics of a
-random batch (as after training) and a random affine, so each layer's output has unit scale and
-the logits depend on the input.
+A fresh zoo model is initialised as torchvision initialises MobileNetV2/V3
+(:meth:`sepconv.models._base.ConvNet.init_weights`), so its output depends on its input. Its
+BatchNorms, though, are the identity (running mean 0, variance 1, gamma 1, beta 0): folding them
+into the convs changes nothing, so a test of folding or of int8 calibration would prove nothing,
+and in eval mode nothing rescales the activations, which Kaiming fan-out shrinks at every depthwise
+conv (by about 2/C in variance): a fresh MobileNetV2's logits are ~1e-9 at 224 px, which any
+absolute tolerance accepts whatever two runtimes compute. Here every BatchNorm takes the statistics
+of a random batch (as after training) and a random affine, and convs and linear layers get He
+initialisation (He et al. 2015, *Delving Deep into Rectifiers*, Section 2.2: variance
+``2 / fan_in``) with small random biases, so that each layer's output has unit scale and every
+folded bias is non-zero. Use it only where a test needs such statistics; a model's own
+initialisation is enough to check that its output depends on its input.
 """
 
 from __future__ import annotations

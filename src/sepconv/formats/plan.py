@@ -1,9 +1,10 @@
 """Separated models in sepconv's checkpoint format.
 
 A separated model's tensors no longer fit the architecture its registry name builds, so
-:func:`~sepconv.separate.separate` records what it did in the model's ``sepconv_config`` under
-``"separation"``: a list of stages, each ``{"to": ..., "layers": {name: build arguments}}``.
-:func:`sepconv.formats.checkpoint.save_model` writes that into the JSON sidecar like any other config;
+:func:`~sepconv.separation.separate` records what it did in the model's ``provenance.separation``:
+a list of stages, each ``{"to": ..., "layers": {name: build arguments}}`` (its schema is in
+:mod:`sepconv.formats.sidecar`). :func:`sepconv.formats.checkpoint.save_model` writes that into the
+JSON sidecar with the rest of the provenance;
 :func:`sepconv.formats.checkpoint.load_model` (and so ``create_model(weights=...)``) rebuilds the registry
 model, replays the stages with empty replacements (:func:`apply_plan`) and loads the tensors
 strictly.
@@ -64,19 +65,21 @@ def build(conv: nn.Conv2d, to: str, setting: int, permute_in: bool = True, permu
 
 
 def apply_plan(model: nn.Module, stages: list[dict[str, Any]]) -> nn.Module:
-    """Replace the convs named in ``stages`` by empty replacements of the recorded form, in place."""
-    if not isinstance(stages, list):
-        raise ValueError(f"{PLAN_KEY}={stages!r} must be a list of stages {{'to': ..., 'layers': {{...}}}}")
-    for stage in stages:
-        for name, entry in stage.get("layers", {}).items():
-            modules = dict(model.named_modules())
-            conv = modules.get(name)
+    """Replace the convs named in ``stages`` (checked against the sidecar schema,
+    :func:`sepconv.formats.sidecar.validate_sidecar`) by empty replacements of the recorded form,
+    in place. The caller records the stages in the model's provenance."""
+    for i, stage in enumerate(stages):
+        for name, entry in stage["layers"].items():
+            conv = dict(model.named_modules()).get(name)
             if not isinstance(conv, nn.Conv2d):
-                raise ValueError(f"{PLAN_KEY}: layer {name!r} is not a Conv2d of {type(model).__name__}")
-            if entry.get("to") not in TARGETS:
-                raise ValueError(f"{PLAN_KEY}: layer {name!r} has to={entry.get('to')!r}; must be one of {TARGETS}")
-            replace_module(model, conv, build(conv, **entry))
-    config = getattr(model, "sepconv_config", None)
-    if config is not None:  # saved again, it still rebuilds
-        model.sepconv_config = {**config, PLAN_KEY: stages}
+                raise ValueError(f"{PLAN_KEY}[{i}]: layer {name!r} is not a Conv2d of {type(model).__name__}")
+            bound = max(conv.in_channels, conv.out_channels) * max(conv.kernel_size)
+            if entry["setting"] > bound:  # untrusted: never allocate a replacement larger than any valid one
+                raise ValueError(f"{PLAN_KEY}[{i}]: layer {name!r} has setting={entry['setting']!r}, above any "
+                                 f"valid one for this conv (at most {bound})")
+            try:
+                replacement = build(conv, **entry)
+            except ValueError as err:
+                raise ValueError(f"{PLAN_KEY}[{i}]: layer {name!r}: {err}") from None
+            replace_module(model, conv, replacement)
     return model

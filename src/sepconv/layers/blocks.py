@@ -5,7 +5,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .._util.checks import optional_callable, positive_int, reports_input_channels
+from .._util.checks import optional_callable, positive_int
+from ._input import checked
 from .conv import ConvNormAct, ModuleFactory, build
 from .depthwise import SeparableConv2d
 from .padding import MaxPool2d, Padding
@@ -39,8 +40,8 @@ class DepthwiseSeparableBlock(nn.Module):
         self.pw = ConvNormAct(in_channels, out_channels, 1, padding=0, norm_layer=norm_layer, act_layer=act_layer)
         self.in_channels, self.out_channels = in_channels, out_channels
 
-    @reports_input_channels
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = checked(self, x)  # (B, C, H, W)
         x = self.dw(x)  # (B, C, H/s, W/s)
         return self.pw(x)  # (B, N, H/s, W/s)
 
@@ -90,8 +91,8 @@ class InvertedResidual(nn.Module):
         self.project = ConvNormAct(mid_channels, out_channels, 1, padding=0, norm_layer=norm_layer, act_layer=None)
         self.in_channels, self.out_channels, self.stride = in_channels, out_channels, stride
 
-    @reports_input_channels
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = checked(self, x)  # (B, in, H, W)
         y = self.expand(x)  # (B, mid, H, W)
         y = self.dw(y)  # (B, mid, H/s, W/s)
         y = self.se(y)
@@ -145,8 +146,8 @@ class XceptionBlock(nn.Module):
         self.branch = nn.Sequential(*layers)
         self.in_channels, self.out_channels = in_channels, out_channels
 
-    @reports_input_channels
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = checked(self, x)  # (B, in, H, W)
         return self.branch(x) + self.shortcut(x)  # (B, out, H/s, W/s)
 
 
@@ -189,7 +190,7 @@ class InceptionModule(nn.Module):
         self.in_channels = in_channels
         self.out_channels = ch1x1 + ch3x3 + ch5x5 + pool_proj
 
-    @reports_input_channels
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = checked(self, x)  # (B, in, H, W)
         branches = [self.branch1(x), self.branch3(x), self.branch5(x), self.branch_pool(x)]
         return torch.cat(branches, dim=1)  # (B, ch1x1 + ch3x3 + ch5x5 + pool_proj, H, W)

@@ -7,10 +7,15 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
-from .._util.checks import divides, input_channels, int_pair, optional_callable, positive_int, reports_input_channels
+from .._util.checks import divides, int_pair, optional_callable, positive_int
+from ._input import checked
 from .padding import Padding, resolve_padding, tf_same_pad
 
 ModuleFactory = Callable[..., nn.Module]
+
+# A leaf in torch.fx graphs: its pad amounts are Python ints read from the input's size, which a
+# symbolic trace cannot read. torch.fx.wrap patches the name in the calling module, hence here too.
+torch.fx.wrap("tf_same_pad")
 
 
 class Conv2d(nn.Conv2d):
@@ -51,7 +56,7 @@ class Conv2d(nn.Conv2d):
         self.tf_same = tf_same
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        input_channels(x, self.in_channels, type(self).__name__)
+        x = checked(self, x)  # (B, in, H, W)
         if self.tf_same:
             x = tf_same_pad(x, self.kernel_size, self.stride, self.dilation)
         return self._conv_forward(x, self.weight, self.bias)
@@ -102,6 +107,6 @@ class ConvNormAct(nn.Module):
         self.act = build(act_layer)
         self.in_channels, self.out_channels = in_channels, out_channels
 
-    @reports_input_channels
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = checked(self, x)  # (B, in, H, W)
         return self.act(self.norm(self.conv(x)))  # (B, out, H/s, W/s)

@@ -11,7 +11,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .._util.checks import input_channels, int_pair, optional_callable, positive_int, reports_input_channels
+from .._util.checks import int_pair, optional_callable, positive_int
+from ._input import checked
 from .conv import Conv2d, ModuleFactory, build
 from .padding import Padding
 
@@ -98,8 +99,8 @@ class SeparableConv2d(nn.Module):
         self.pw = PointwiseConv2d(mid, out_channels, bias=bias)
         self.in_channels, self.out_channels = in_channels, out_channels
 
-    @reports_input_channels
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = checked(self, x)  # (B, C, H, W)
         x = self.dw(x)  # (B, C*d, H/s, W/s)
         x = self.mid_act(self.mid_norm(x))
         return self.pw(x)  # (B, N, H/s, W/s)
@@ -124,10 +125,5 @@ class GlobalDepthwiseConv2d(DepthwiseConv2d):
         super().__init__(channels, size, padding="valid", bias=bias)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        input_channels(x, self.in_channels, type(self).__name__)
-        if tuple(x.shape[-2:]) != self.kernel_size:
-            raise ValueError(
-                f"GlobalDepthwiseConv2d: expected a {self.kernel_size[0]}x{self.kernel_size[1]} "
-                f"feature map, got {x.shape[-2]}x{x.shape[-1]}"
-            )
+        x = checked(self, x, size=self.kernel_size)  # (B, C, k, k)
         return super().forward(x)  # (B, C, 1, 1)

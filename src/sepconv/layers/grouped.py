@@ -10,7 +10,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .._util.checks import four_d, positive_int, reports_input_channels
+from .._util.checks import positive_int
+from ._input import checked
 from .conv import Conv2d
 from .padding import Padding
 
@@ -32,12 +33,9 @@ class ChannelShuffle(nn.Module):
         self.groups = positive_int("groups", groups)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        four_d(x, "ChannelShuffle")
-        b, c, h, w = x.shape
-        if c % self.groups:
-            raise ValueError(f"ChannelShuffle: groups={self.groups} must divide the input's {c} channels")
-        x = x.view(b, self.groups, c // self.groups, h, w)  # (B, g, C/g, H, W)
-        return x.transpose(1, 2).reshape(b, c, h, w)  # (B, C, H, W)
+        x = checked(self, x, groups=self.groups)  # (B, C, H, W)
+        x = x.unflatten(1, (self.groups, -1))  # (B, g, C/g, H, W)
+        return x.transpose(1, 2).flatten(1, 2)  # (B, C, H, W)
 
     def extra_repr(self) -> str:
         return f"groups={self.groups}"
@@ -75,6 +73,6 @@ class GroupedConv2d(nn.Module):
         self.shuffle = ChannelShuffle(groups) if shuffle else nn.Identity()
         self.in_channels, self.out_channels, self.groups = in_channels, out_channels, groups
 
-    @reports_input_channels
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = checked(self, x)  # (B, M, H, W)
         return self.shuffle(self.conv(x))  # (B, N, H/s, W/s)

@@ -3,8 +3,8 @@
 TensorFlow pads ``total = max((ceil(n / s) - 1) * s + (k - 1) * d + 1 - n, 0)`` with the smaller
 half *before*: for a 3x3 stride-2 conv on an even input that is 0 before and 1 after, which no
 symmetric padding reproduces. Loading TF/Keras weights exactly needs it, so it is computed from the
-input size at run time (a Python int per dimension: with a static input shape, ONNX export sees
-constants).
+input size at run time (a Python int per dimension: with a static input shape, ONNX export and
+``torch.export`` see constants; ``torch.fx`` keeps :func:`tf_same_pad` as a call).
 """
 
 from __future__ import annotations
@@ -64,6 +64,11 @@ def tf_same_pad(
     if top == bottom == left == right == 0:
         return x
     return F.pad(x, (left, right, top, bottom), value=value)
+
+
+# A leaf in torch.fx graphs (the amounts are Python ints read from the input's size): a traced
+# GraphModule calls this function and pads each input as eager does.
+torch.fx.wrap("tf_same_pad")
 
 
 class MaxPool2d(torch.nn.MaxPool2d):

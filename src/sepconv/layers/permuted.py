@@ -11,7 +11,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .._util.checks import input_channels
+from ._input import checked
 from .grouped import GroupedConv2d
 from .padding import Padding
 
@@ -33,13 +33,14 @@ class ChannelPermutation(nn.Module):
         if index.dim() != 1 or not torch.equal(torch.sort(index).values, torch.arange(len(index))):
             raise ValueError(f"index={index.tolist()} must be a permutation of 0..{len(index) - 1}")
         self.register_buffer("index", index)
+        self.in_channels = self.out_channels = len(index)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        input_channels(x, len(self.index), type(self).__name__)
+        x = checked(self, x)  # (B, C, H, W)
         return x.index_select(1, self.index)  # (B, C, H, W), channels reordered
 
     def extra_repr(self) -> str:
-        return f"channels={len(self.index)}"
+        return f"channels={self.in_channels}"
 
 
 class PermutedGroupedConv2d(nn.Module):
@@ -77,6 +78,7 @@ class PermutedGroupedConv2d(nn.Module):
         self.in_channels, self.out_channels, self.groups = in_channels, out_channels, groups
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = checked(self, x)  # (B, M, H, W)
         x = self.perm_in(x)  # (B, M, H, W), grouped order
         x = self.grouped(x)  # (B, N, H/s, W/s), grouped order
         return self.perm_out(x)  # (B, N, H/s, W/s), original channel order

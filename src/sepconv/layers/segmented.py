@@ -11,7 +11,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .._util.checks import divides, positive_int, reports_input_channels
+from .._util.checks import divides, positive_int
+from ._input import checked
 from .conv import Conv2d
 from .padding import Padding
 
@@ -48,7 +49,7 @@ class SegmentedSeparableConv2d(nn.Module):
         self.spatial = Conv2d(out_channels, out_channels, kernel_size, stride, padding, groups=segments, bias=bias)
         self.in_channels, self.out_channels, self.segments = in_channels, out_channels, segments
 
-    @reports_input_channels
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = checked(self, x)  # (B, M, H, W)
         x = self.pw(x)  # (B, N, H, W)
         return self.spatial(x)  # (B, N, H/s, W/s)

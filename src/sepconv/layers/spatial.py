@@ -11,7 +11,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .._util.checks import int_pair, optional_callable, positive_int, reports_input_channels
+from .._util.checks import int_pair, optional_callable, positive_int
+from ._input import checked
 from .conv import Conv2d, ModuleFactory, build
 from .padding import Padding
 
@@ -60,8 +61,8 @@ class SpatiallySeparableConv2d(nn.Module):
         self.conv_1xk = Conv2d(mid, out_channels, (1, k), (1, s), pad_h, (1, d), bias=bias)
         self.in_channels, self.out_channels, self.mid_channels = in_channels, out_channels, mid
 
-    @reports_input_channels
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = checked(self, x)  # (B, M, H, W)
         x = self.conv_kx1(x)  # (B, mid, H/s, W)
         x = self.mid_act(self.mid_norm(x))
         return self.conv_1xk(x)  # (B, N, H/s, W/s)

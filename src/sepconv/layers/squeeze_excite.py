@@ -12,7 +12,8 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
-from .._util.checks import input_channels, optional_callable, positive_int
+from .._util.checks import optional_callable, positive_int
+from ._input import checked
 from ._utils import make_divisible
 from .conv import ModuleFactory, build
 
@@ -50,10 +51,10 @@ class SqueezeExcite(nn.Module):
         self.act = build(act_layer)
         self.fc2 = nn.Conv2d(squeeze_channels, channels, 1)
         self.gate = build(gate)
-        self.channels = channels
+        self.channels = self.in_channels = self.out_channels = channels
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        input_channels(x, self.channels, "SqueezeExcite")
+        x = checked(self, x)  # (B, C, H, W)
         s = x.mean((2, 3), keepdim=True)  # (B, C, 1, 1)
         s = self.gate(self.fc2(self.act(self.fc1(s))))  # (B, C, 1, 1)
         return x * s  # (B, C, H, W)

@@ -15,13 +15,24 @@ MACs at 112 px: 0.6% more parameters than "0.99M" read literally, 0.02% fewer MA
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import torch
 from torch import nn
 
 from .._util.checks import positive_int
 from ..layers import ConvNormAct, GlobalDepthwiseConv2d
-from ._base import ConvNet, batch_norm, check_common, classifier, cumulative, drop_head
+from ..layers._input import checked
+from ._base import (
+    HEAD_ARGUMENTS,
+    Backbone,
+    Body,
+    Classifier,
+    batch_norm,
+    classifier_layer,
+    classifier_or_backbone,
+    first_conv,
+)
 from .mobilenet_v2 import Bottleneck, bottlenecks
 from .registry import PaperFigures, register_model
 
@@ -39,7 +50,24 @@ MOBILEFACENET = [
 STEM, HEAD, EMBEDDING = 64, 512, 128
 
 
-class MobileFaceNet(ConvNet):
+def mobilefacenet_body(in_chans: int, bn_eps: float) -> Body:
+    """Table 1 up to the last bottleneck: conv 3x3/64/s2, depthwise 3x3/64 (the stem), then the
+    bottleneck rows; PReLU throughout."""
+    cna: dict[str, Any] = {"norm_layer": batch_norm(bn_eps), "act_layer": nn.PReLU}
+    stem = nn.Sequential(first_conv(in_chans, STEM, **cna), ConvNormAct(STEM, STEM, 3, groups=STEM, **cna))
+    blocks, strides, channels = bottlenecks(MOBILEFACENET, STEM, **cna)
+    return Body(stem, blocks, [2, *strides], [STEM, *channels])
+
+
+def map_size(img_size: int, stride: int) -> int:
+    """The side of the last map for an ``img_size`` input: each stride-2 3x3 conv gives ``ceil(n / 2)``."""
+    size = img_size
+    for _ in range(stride.bit_length() - 1):
+        size = (size + 1) // 2
+    return size
+
+
+class MobileFaceNet(Classifier):
     """MobileFaceNet; the output is the ``embedding_dim`` embedding when ``num_classes == 0``.
 
     The GDC kernel must cover the last feature map, so it is sized from ``img_size`` (112 ->
@@ -59,53 +87,53 @@ class MobileFaceNet(ConvNet):
         img_size: int = 112,
         embedding_dim: int = EMBEDDING,
         bn_eps: float = 1e-5,
-        features_only: bool = False,
-        out_indices: Sequence[int] | None = None,
     ) -> None:
-        super().__init__()
-        check_common(num_classes, in_chans, drop_rate)
         positive_int("img_size", img_size)
         positive_int("embedding_dim", embedding_dim)
+        body = mobilefacenet_body(in_chans, bn_eps)
+        super().__init__(body, num_classes, drop_rate)
         norm = batch_norm(bn_eps)
-        cna = dict(norm_layer=norm, act_layer=nn.PReLU)
-        self.stem = nn.Sequential(
-            ConvNormAct(in_chans, STEM, 3, stride=2, **cna),
-            ConvNormAct(STEM, STEM, 3, groups=STEM, **cna),
-        )
-        blocks, strides, channels = bottlenecks(MOBILEFACENET, STEM, act_layer=nn.PReLU, norm_layer=norm)
-        self.blocks = nn.Sequential(*blocks)
-        total_stride = cumulative([2, *strides])
-        self.init_features(total_stride, [STEM, *channels], features_only, out_indices)
-        width = channels[-1]
-
-        size = img_size
-        for _ in range(total_stride[-1].bit_length() - 1):  # each stride-2 3x3 conv: ceil(n / 2)
-            size = (size + 1) // 2
         self.num_features = embedding_dim
-        self.head_conv = ConvNormAct(width, HEAD, 1, **cna)
-        self.gdc = GlobalDepthwiseConv2d(HEAD, size)
+        self.head_conv = ConvNormAct(body.width, HEAD, 1, norm_layer=norm, act_layer=nn.PReLU)
+        self.gdc = GlobalDepthwiseConv2d(HEAD, map_size(img_size, self.feature_info[-1].stride))
         self.gdc_norm = norm(HEAD)
         self.embed = nn.Conv2d(HEAD, embedding_dim, 1, bias=False)
         self.embed_norm = nn.BatchNorm1d(embedding_dim, eps=bn_eps)
-        self.head_drop = nn.Dropout(drop_rate)
-        self.classifier = classifier(embedding_dim, num_classes)
-        if features_only:
-            drop_head(self, "head_conv", "gdc", "gdc_norm", "embed", "embed_norm", "head_drop", "classifier")
+        self.head_drop = nn.Dropout(self.drop_rate)
+        self.classifier = classifier_layer(embedding_dim, num_classes)
+        self.init_weights()
 
-    def _forward_features(self, x: torch.Tensor) -> torch.Tensor:
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        x = checked(self, x)  # (B, in_chans, H, W)
         x = self.stem(x)  # (B, 64, H/2, W/2)
         x = self.blocks(x)  # (B, 128, H/16, W/16)
         return self.head_conv(x)  # (B, 512, 7, 7) at 112 px
 
-    def _forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
+    def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
         x = self.gdc_norm(self.gdc(x))  # (B, 512, 1, 1): linear GDConv 7x7
         x = self.embed_norm(self.embed(x).flatten(1))  # (B, 128): linear 1x1 conv
         x = self.head_drop(x)
         return x if pre_logits else self.classifier(x)  # (B, num_classes) or (B, 128)
 
 
+class MobileFaceNetFeatures(Backbone):
+    """MobileFaceNet's stem and bottlenecks (Table 1) as a backbone: the maps at strides 2 to 16.
+
+    Example::
+
+        >>> [f.shape[1] for f in MobileFaceNetFeatures()(torch.zeros(1, 3, 112, 112))]
+        [64, 64, 128, 128]
+    """
+
+    def __init__(self, in_chans: int = 3, bn_eps: float = 1e-5, out_indices: Sequence[int] | None = None) -> None:
+        super().__init__(mobilefacenet_body(in_chans, bn_eps), out_indices)
+
+
 @register_model("mobilefacenet", paper=PAPER, input_size=112,
                 figures=[PaperFigures("Chen et al. 2018, MobileFaceNets, Table 2", 0.99e6, 221e6)])
-def mobilefacenet(**kwargs) -> MobileFaceNet:
-    """MobileFaceNet at 112 px, 128-d embedding."""
-    return MobileFaceNet(**kwargs)
+def mobilefacenet(features_only: bool = False, out_indices: Sequence[int] | None = None,
+                  **kwargs: Any) -> MobileFaceNet | MobileFaceNetFeatures:
+    """MobileFaceNet at 112 px, 128-d embedding (:class:`MobileFaceNetFeatures` with ``features_only``,
+    which has no GDC to size: ``img_size`` and ``embedding_dim`` are the head's)."""
+    return classifier_or_backbone(MobileFaceNet, MobileFaceNetFeatures, features_only, out_indices, kwargs,
+                                  head_arguments=(*HEAD_ARGUMENTS, "img_size", "embedding_dim"))

@@ -10,13 +10,23 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import torch
-from torch import nn
 
 from .._util.checks import one_of
 from ..layers import ConvNormAct, DepthwiseSeparableBlock
-from ._base import ConvNet, activation, batch_norm, check_common, check_width, cumulative, drop_head
+from ..layers._input import checked
+from ._base import (
+    Backbone,
+    Body,
+    Classifier,
+    activation,
+    batch_norm,
+    check_width,
+    classifier_or_backbone,
+    first_conv,
+)
 from .registry import PaperFigures, register_model
 
 PAPER = "Howard et al. 2017, MobileNets, Table 1"
@@ -45,7 +55,27 @@ MOBILENET_V1 = [
 STEM = 32
 
 
-class MobileNetV1(ConvNet):
+def mobilenet_v1_body(width_mult: float, conv: str, in_chans: int, act: str, bn_eps: float, padding: str) -> Body:
+    """Table 1: the stride-2 stem, then one depthwise-separable layer per row, every width times
+    ``width_mult``; ``conv="standard"`` makes each a full 3x3 conv of the same widths and stride
+    (Table 4's Conv MobileNet)."""
+    alpha = check_width(width_mult, narrowest=STEM)
+    one_of("conv", conv, ("separable", "standard"))
+    cna: dict[str, Any] = {"norm_layer": batch_norm(bn_eps), "act_layer": activation(act), "padding": padding}
+    width = int(STEM * alpha)
+    stem, blocks, channels = first_conv(in_chans, width, **cna), [], [width]
+    for row in MOBILENET_V1:
+        out = int(row.out * alpha)
+        if conv == "separable":
+            blocks.append(DepthwiseSeparableBlock(width, out, row.s, **cna))
+        else:
+            blocks.append(ConvNormAct(width, out, 3, row.s, **cna))
+        width = out
+        channels.append(out)
+    return Body(stem, blocks, [2] + [row.s for row in MOBILENET_V1], channels)
+
+
+class MobileNetV1(Classifier):
     """MobileNetV1 with width multiplier alpha and any input resolution (rho = size / 224).
 
     ``conv="standard"`` replaces every depthwise-separable layer by a full 3x3 conv of the same
@@ -69,37 +99,38 @@ class MobileNetV1(ConvNet):
         act: str = "relu",
         bn_eps: float = 1e-5,
         padding: str = "same",
-        features_only: bool = False,
-        out_indices: Sequence[int] | None = None,
     ) -> None:
-        super().__init__()
-        check_common(num_classes, in_chans, drop_rate)
-        alpha = check_width(width_mult, narrowest=STEM)
-        one_of("conv", conv, ("separable", "standard"))
-        norm, act_layer = batch_norm(bn_eps), activation(act)
-        cna = dict(norm_layer=norm, act_layer=act_layer, padding=padding)
+        body = mobilenet_v1_body(width_mult, conv, in_chans, act, bn_eps, padding)
+        super().__init__(body, num_classes, drop_rate)
+        self.init_head(body.width)
+        self.init_weights()
 
-        width = int(STEM * alpha)
-        self.stem = ConvNormAct(in_chans, width, 3, stride=2, **cna)
-        blocks, strides, channels = [], [2], [width]
-        for row in MOBILENET_V1:
-            out = int(row.out * alpha)
-            if conv == "separable":
-                blocks.append(DepthwiseSeparableBlock(width, out, row.s, **cna))
-            else:
-                blocks.append(ConvNormAct(width, out, 3, row.s, **cna))
-            width = out
-            strides.append(row.s)
-            channels.append(out)
-        self.blocks = nn.Sequential(*blocks)
-        self.init_features(cumulative(strides), channels, features_only, out_indices)
-        self.init_head(width, num_classes, drop_rate)
-        if features_only:
-            drop_head(self, "global_pool", "head_drop", "classifier")
-
-    def _forward_features(self, x: torch.Tensor) -> torch.Tensor:
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        x = checked(self, x)  # (B, in_chans, H, W)
         x = self.stem(x)  # (B, 32a, H/2, W/2)
         return self.blocks(x)  # (B, 1024a, H/32, W/32)
+
+
+class MobileNetV1Features(Backbone):
+    """MobileNetV1's stem and layers (Table 1) as a backbone: the maps at strides 2 to 32.
+
+    Example::
+
+        >>> [f.shape[1] for f in MobileNetV1Features(width_mult=0.5)(torch.zeros(1, 3, 224, 224))]
+        [32, 64, 128, 256, 512]
+    """
+
+    def __init__(
+        self,
+        width_mult: float = 1.0,
+        conv: str = "separable",
+        in_chans: int = 3,
+        act: str = "relu",
+        bn_eps: float = 1e-5,
+        padding: str = "same",
+        out_indices: Sequence[int] | None = None,
+    ) -> None:
+        super().__init__(mobilenet_v1_body(width_mult, conv, in_chans, act, bn_eps, padding), out_indices)
 
 
 MOBILENETS = "Howard et al. 2017, MobileNets"
@@ -112,6 +143,7 @@ MOBILENETS = "Howard et al. 2017, MobileNets"
     PaperFigures(f"{MOBILENETS}, Table 6 (width multiplier)", 1.3e6, 149e6, {"width_mult": 0.5}),
     PaperFigures(f"{MOBILENETS}, Table 6 (width multiplier)", 0.5e6, 41e6, {"width_mult": 0.25}),
 ])
-def mobilenet_v1(**kwargs) -> MobileNetV1:
-    """MobileNetV1; ``width_mult`` 1.0/0.75/0.5/0.25 gives Table 6's rows (569/325/149/41M MACs)."""
-    return MobileNetV1(**kwargs)
+def mobilenet_v1(features_only: bool = False, out_indices: Sequence[int] | None = None, **kwargs: Any) -> MobileNetV1 | MobileNetV1Features:
+    """MobileNetV1 (:class:`MobileNetV1Features` with ``features_only``); ``width_mult``
+    1.0/0.75/0.5/0.25 gives Table 6's rows (569/325/149/41M MACs)."""
+    return classifier_or_backbone(MobileNetV1, MobileNetV1Features, features_only, out_indices, kwargs)

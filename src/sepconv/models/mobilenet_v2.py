@@ -22,7 +22,17 @@ import torch
 from torch import nn
 
 from ..layers import ConvNormAct, InvertedResidual, make_divisible
-from ._base import ConvNet, activation, batch_norm, check_common, check_width, cumulative, drop_head
+from ..layers._input import checked
+from ._base import (
+    Backbone,
+    Body,
+    Classifier,
+    activation,
+    batch_norm,
+    check_width,
+    classifier_or_backbone,
+    first_conv,
+)
 from .registry import PaperFigures, register_model
 
 PAPER = "Sandler et al. 2018, MobileNetV2, Table 2"
@@ -72,7 +82,18 @@ def bottlenecks(table: Sequence[Bottleneck], width: int, width_mult: float = 1.0
     return blocks, strides, channels
 
 
-class MobileNetV2(ConvNet):
+def mobilenet_v2_body(width_mult: float, in_chans: int, act: str, bn_eps: float, padding: str) -> Body:
+    """Table 2 up to its last bottleneck row: the stride-2 stem and seventeen inverted residuals,
+    widths times ``width_mult`` rounded to multiples of 8."""
+    alpha = check_width(width_mult, narrowest=min(STEM, *(row.c for row in MOBILENET_V2)))
+    cna: dict[str, Any] = {"norm_layer": batch_norm(bn_eps), "act_layer": activation(act), "padding": padding}
+    width = make_divisible(STEM * alpha)
+    stem = first_conv(in_chans, width, **cna)
+    blocks, strides, channels = bottlenecks(MOBILENET_V2, width, alpha, **cna)
+    return Body(stem, blocks, [2, *strides], [width, *channels])
+
+
+class MobileNetV2(Classifier):
     """MobileNetV2 with width multiplier 0.35 ... 1.4 and any input resolution.
 
     Example::
@@ -90,32 +111,40 @@ class MobileNetV2(ConvNet):
         act: str = "relu6",
         bn_eps: float = 1e-5,
         padding: str = "same",
-        features_only: bool = False,
-        out_indices: Sequence[int] | None = None,
     ) -> None:
-        super().__init__()
-        check_common(num_classes, in_chans, drop_rate)
-        alpha = check_width(width_mult, narrowest=min(STEM, *(row.c for row in MOBILENET_V2)))
-        norm, act_layer = batch_norm(bn_eps), activation(act)
+        body = mobilenet_v2_body(width_mult, in_chans, act, bn_eps, padding)
+        super().__init__(body, num_classes, drop_rate)
+        head = make_divisible(HEAD * max(1.0, width_mult))
+        self.head_conv = ConvNormAct(body.width, head, 1, norm_layer=batch_norm(bn_eps), act_layer=activation(act))
+        self.init_head(head)
+        self.init_weights()
 
-        width = make_divisible(STEM * alpha)
-        self.stem = ConvNormAct(in_chans, width, 3, stride=2, padding=padding, norm_layer=norm, act_layer=act_layer)
-        blocks, strides, channels = bottlenecks(MOBILENET_V2, width, alpha, act_layer=act_layer, norm_layer=norm,
-                                                padding=padding)
-        self.blocks = nn.Sequential(*blocks)
-        self.init_features(cumulative([2, *strides]), [width, *channels], features_only, out_indices)
-        width = channels[-1]
-
-        head = make_divisible(HEAD * max(1.0, alpha))
-        self.head_conv = ConvNormAct(width, head, 1, norm_layer=norm, act_layer=act_layer)
-        self.init_head(head, num_classes, drop_rate)
-        if features_only:
-            drop_head(self, "head_conv", "global_pool", "head_drop", "classifier")
-
-    def _forward_features(self, x: torch.Tensor) -> torch.Tensor:
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        x = checked(self, x)  # (B, in_chans, H, W)
         x = self.stem(x)  # (B, 32a, H/2, W/2)
         x = self.blocks(x)  # (B, 320a, H/32, W/32)
         return self.head_conv(x)  # (B, 1280, H/32, W/32)
+
+
+class MobileNetV2Features(Backbone):
+    """MobileNetV2's stem and bottlenecks (Table 2) as a backbone: the maps at strides 2 to 32.
+
+    Example::
+
+        >>> [f.shape[1] for f in MobileNetV2Features(out_indices=(2, 3, 4))(torch.zeros(1, 3, 224, 224))]
+        [32, 96, 320]
+    """
+
+    def __init__(
+        self,
+        width_mult: float = 1.0,
+        in_chans: int = 3,
+        act: str = "relu6",
+        bn_eps: float = 1e-5,
+        padding: str = "same",
+        out_indices: Sequence[int] | None = None,
+    ) -> None:
+        super().__init__(mobilenet_v2_body(width_mult, in_chans, act, bn_eps, padding), out_indices)
 
 
 @register_model("mobilenet_v2", paper=PAPER, figures=[
@@ -124,6 +153,7 @@ class MobileNetV2(ConvNet):
     PaperFigures("Sandler et al. 2018, MobileNetV2, Table 4", 6.9e6, 585e6, {"width_mult": 1.4}),
     PaperFigures("Howard et al. 2019, MobileNetV3, Table 3 (V2 0.35)", 1.6e6, 59.2e6, {"width_mult": 0.35}),
 ])
-def mobilenet_v2(**kwargs) -> MobileNetV2:
-    """MobileNetV2; the paper's Table 4 also gives 1.4 (6.9M params, 585M MACs)."""
-    return MobileNetV2(**kwargs)
+def mobilenet_v2(features_only: bool = False, out_indices: Sequence[int] | None = None, **kwargs: Any) -> MobileNetV2 | MobileNetV2Features:
+    """MobileNetV2 (:class:`MobileNetV2Features` with ``features_only``); the paper's Table 4 also
+    gives 1.4 (6.9M params, 585M MACs)."""
+    return classifier_or_backbone(MobileNetV2, MobileNetV2Features, features_only, out_indices, kwargs)

@@ -25,13 +25,24 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from functools import partial
+from typing import Any
 
 import torch
 from torch import nn
 
 from .._util.checks import boolean, one_of, positive_int
 from ..layers import ConvNormAct, InvertedResidual, SqueezeExcite, make_divisible
-from ._base import ConvNet, batch_norm, check_common, check_width, classifier, cumulative, drop_head
+from ..layers._input import checked
+from ._base import (
+    Backbone,
+    Body,
+    Classifier,
+    batch_norm,
+    check_width,
+    classifier_layer,
+    classifier_or_backbone,
+    first_conv,
+)
 from .registry import PaperFigures, register_model
 
 PAPER = "Howard et al. 2019, Searching for MobileNetV3, Tables 1-2"
@@ -86,7 +97,39 @@ STEM = 16
 NONLINEARITY = {"RE": nn.ReLU, "HS": nn.Hardswish}
 
 
-class MobileNetV3(ConvNet):
+def hard_swish(minimalistic: bool) -> type[nn.Module]:
+    """The stem's and the head's non-linearity: hard-swish, or ReLU in the minimalistic variant."""
+    return nn.ReLU if minimalistic else nn.Hardswish
+
+
+def mobilenet_v3_body(table: Sequence[Bneck], width_mult: float, minimalistic: bool, rounding: str, in_chans: int,
+                      bn_eps: float, padding: str) -> Body:
+    """Table 1 or 2 up to its last bneck: the stride-2 stem and one inverted residual per row, widths
+    scaled and rounded by the ``rounding`` convention (module docstring)."""
+    alpha = check_width(width_mult, narrowest=min(STEM, *(row.out for row in table)))
+    by_ratio = one_of("rounding", rounding, ("timm", "torchvision")) == "timm"
+    if boolean("minimalistic", minimalistic):
+        table = [replace(row, k=3, se=False, nl="RE") for row in table]
+    norm = batch_norm(bn_eps)
+
+    width = make_divisible(STEM * alpha)
+    stem = first_conv(in_chans, width, padding=padding, norm_layer=norm, act_layer=hard_swish(minimalistic))
+    blocks: list[nn.Module] = []
+    channels = [width]
+    prev = STEM  # the table's (unscaled) input width of the current row
+    for row in table:
+        out = make_divisible(row.out * alpha)
+        mid = make_divisible(width * row.exp / prev) if by_ratio else make_divisible(row.exp * alpha)
+        prev = row.out
+        se = partial(SqueezeExcite, reduction=4, divisor=8, gate=nn.Hardsigmoid) if row.se else None
+        blocks.append(InvertedResidual(width, out, mid, row.k, row.s, act_layer=NONLINEARITY[row.nl],
+                                       se_layer=se, norm_layer=norm, padding=padding))
+        width = out
+        channels.append(out)
+    return Body(stem, blocks, [2] + [row.s for row in table], channels)
+
+
+class MobileNetV3(Classifier):
     """MobileNetV3 from a table of :class:`Bneck` rows and the width of its last hidden layer.
 
     ``head_channels`` is the 1280/1024 hidden layer before the classifier. ``rounding`` picks
@@ -110,60 +153,58 @@ class MobileNetV3(ConvNet):
         drop_rate: float = 0.2,
         bn_eps: float = 1e-3,
         padding: str = "same",
-        features_only: bool = False,
-        out_indices: Sequence[int] | None = None,
     ) -> None:
-        super().__init__()
-        check_common(num_classes, in_chans, drop_rate)
-        alpha = check_width(width_mult, narrowest=min(STEM, *(row.out for row in table)))
         positive_int("head_channels", head_channels)
-        one_of("rounding", rounding, ("timm", "torchvision"))
-        by_ratio = rounding == "timm"
-        boolean("minimalistic", minimalistic)
-        norm = batch_norm(bn_eps)
-        if minimalistic:
-            table = [replace(row, k=3, se=False, nl="RE") for row in table]
-        hswish = nn.ReLU if minimalistic else nn.Hardswish
-
-        width = make_divisible(STEM * alpha)
-        self.stem = ConvNormAct(in_chans, width, 3, stride=2, padding=padding, norm_layer=norm, act_layer=hswish)
-        blocks, strides, channels = [], [2], [width]
-        prev = STEM  # the table's (unscaled) input width of the current row
-        for row in table:
-            out = make_divisible(row.out * alpha)
-            mid = make_divisible(width * row.exp / prev) if by_ratio else make_divisible(row.exp * alpha)
-            prev = row.out
-            se = partial(SqueezeExcite, reduction=4, divisor=8, gate=nn.Hardsigmoid) if row.se else None
-            blocks.append(InvertedResidual(width, out, mid, row.k, row.s, act_layer=NONLINEARITY[row.nl],
-                                           se_layer=se, norm_layer=norm, padding=padding))
-            width = out
-            strides.append(row.s)
-            channels.append(out)
-        self.blocks = nn.Sequential(*blocks)
-        self.init_features(cumulative(strides), channels, features_only, out_indices)
-
-        last_conv = make_divisible(6 * width)
-        scale_head = alpha > 1 or not by_ratio
-        self.num_features = make_divisible(head_channels * alpha) if scale_head else head_channels
-        self.head_conv = ConvNormAct(width, last_conv, 1, norm_layer=norm, act_layer=hswish)
+        body = mobilenet_v3_body(table, width_mult, minimalistic, rounding, in_chans, bn_eps, padding)
+        super().__init__(body, num_classes, drop_rate)
+        act = hard_swish(minimalistic)
+        last_conv = make_divisible(6 * body.width)
+        scale_head = width_mult > 1 or rounding == "torchvision"
+        self.num_features = make_divisible(head_channels * width_mult) if scale_head else head_channels
+        self.head_conv = ConvNormAct(body.width, last_conv, 1, norm_layer=batch_norm(bn_eps), act_layer=act)
         self.global_pool = nn.AdaptiveAvgPool2d(1)
         self.head_fc = nn.Linear(last_conv, self.num_features)
-        self.head_act = hswish()
-        self.head_drop = nn.Dropout(drop_rate)
-        self.classifier = classifier(self.num_features, num_classes)
-        if features_only:
-            drop_head(self, "head_conv", "global_pool", "head_fc", "head_act", "head_drop", "classifier")
+        self.head_act = act()
+        self.head_drop = nn.Dropout(self.drop_rate)
+        self.classifier = classifier_layer(self.num_features, num_classes)
+        self.init_weights()
 
-    def _forward_features(self, x: torch.Tensor) -> torch.Tensor:
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        x = checked(self, x)  # (B, in_chans, H, W)
         x = self.stem(x)  # (B, 16a, H/2, W/2)
         x = self.blocks(x)  # (B, 160a | 96a, H/32, W/32)
         return self.head_conv(x)  # (B, 960a | 576a, H/32, W/32)
 
-    def _forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
+    def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
         x = self.global_pool(x).flatten(1)  # (B, 960a | 576a)
         x = self.head_act(self.head_fc(x))  # (B, 1280 | 1024)
         x = self.head_drop(x)
         return x if pre_logits else self.classifier(x)  # (B, num_classes)
+
+
+class MobileNetV3Features(Backbone):
+    """MobileNetV3's stem and bnecks (Table 1 or 2) as a backbone: the maps at strides 2 to 32.
+
+    Example::
+
+        >>> b = MobileNetV3Features(MOBILENET_V3_LARGE, out_indices=(2, 3, 4))
+        >>> [f.shape[1] for f in b(torch.zeros(1, 3, 224, 224))], [f.stride for f in b.feature_info]
+        ([40, 112, 160], [8, 16, 32])
+    """
+
+    def __init__(
+        self,
+        table: Sequence[Bneck],
+        width_mult: float = 1.0,
+        minimalistic: bool = False,
+        rounding: str = "timm",
+        in_chans: int = 3,
+        bn_eps: float = 1e-3,
+        padding: str = "same",
+        out_indices: Sequence[int] | None = None,
+    ) -> None:
+        super().__init__(mobilenet_v3_body(table, width_mult, minimalistic, rounding, in_chans, bn_eps, padding),
+                         out_indices)
 
 
 TABLE_3 = "Howard et al. 2019, MobileNetV3, Table 3"
@@ -173,15 +214,21 @@ TABLE_3 = "Howard et al. 2019, MobileNetV3, Table 3"
     PaperFigures(TABLE_3, 5.4e6, 219e6),
     PaperFigures(TABLE_3, 4.0e6, 155e6, {"width_mult": 0.75}),
 ])
-def mobilenet_v3_large(**kwargs) -> MobileNetV3:
-    """MobileNetV3-Large (Table 1); Table 3 gives 0.75: 155M MACs, 4.0M params."""
-    return MobileNetV3(MOBILENET_V3_LARGE, 1280, **kwargs)
+def mobilenet_v3_large(features_only: bool = False, out_indices: Sequence[int] | None = None,
+                       **kwargs: Any) -> MobileNetV3 | MobileNetV3Features:
+    """MobileNetV3-Large (Table 1; :class:`MobileNetV3Features` with ``features_only``); Table 3
+    gives 0.75: 155M MACs, 4.0M params."""
+    return classifier_or_backbone(partial(MobileNetV3, MOBILENET_V3_LARGE, 1280),
+                                  partial(MobileNetV3Features, MOBILENET_V3_LARGE), features_only, out_indices, kwargs)
 
 
 @register_model("mobilenet_v3_small", paper=PAPER, figures=[
     PaperFigures(TABLE_3, 2.5e6, 56e6),
     PaperFigures(TABLE_3, 2.0e6, 44e6, {"width_mult": 0.75}),
 ])
-def mobilenet_v3_small(**kwargs) -> MobileNetV3:
-    """MobileNetV3-Small (Table 2); Table 3 gives 0.75: 44M MACs, 2.0M params."""
-    return MobileNetV3(MOBILENET_V3_SMALL, 1024, **kwargs)
+def mobilenet_v3_small(features_only: bool = False, out_indices: Sequence[int] | None = None,
+                       **kwargs: Any) -> MobileNetV3 | MobileNetV3Features:
+    """MobileNetV3-Small (Table 2; :class:`MobileNetV3Features` with ``features_only``); Table 3
+    gives 0.75: 44M MACs, 2.0M params."""
+    return classifier_or_backbone(partial(MobileNetV3, MOBILENET_V3_SMALL, 1024),
+                                  partial(MobileNetV3Features, MOBILENET_V3_SMALL), features_only, out_indices, kwargs)

@@ -11,12 +11,15 @@ from __future__ import annotations
 import difflib
 import inspect
 import json
+import math
 import typing
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from torch import nn
+
+from .provenance import Provenance
 
 
 @dataclass(frozen=True)
@@ -79,7 +82,8 @@ def model_entry(name: str) -> ModelEntry:
 
 
 def create_model(name: str, **kwargs: Any) -> nn.Module:
-    """Build the registered model ``name`` with ``kwargs`` (random initialisation, no file read).
+    """Build the registered model ``name`` with ``kwargs`` (random initialisation, no file read);
+    ``model.provenance`` records both (:class:`~sepconv.models.provenance.Provenance`).
 
     Loading weights (a sepconv checkpoint, torchvision/timm/Keras files) is the resolver's job:
     :func:`sepconv.create_model` (``sepconv.resolve.create_model``) accepts ``weights=``.
@@ -96,13 +100,13 @@ def create_model(name: str, **kwargs: Any) -> nn.Module:
     if unknown:
         raise ValueError(f"{name}: unknown argument(s) {', '.join(unknown)}; accepted: {', '.join(accepted)}")
     model = entry.fn(**args)
-    model.sepconv_config = {"model": name, "kwargs": kwargs}
+    model.provenance = Provenance(name, kwargs)
     return model
 
 
 def accepted_arguments(entry: ModelEntry) -> list[str]:
-    """Keyword arguments a model accepts: the builder's own, or, for a ``**kwargs`` builder, the
-    keyword parameters of the class it returns (its return annotation)."""
+    """Keyword arguments a model accepts: the builder's own and, for a ``**kwargs`` builder, the
+    keyword parameters of every class it may return (its return annotation, a class or a union)."""
     sig = inspect.signature(entry.fn)
     kinds = {p.kind for p in sig.parameters.values()}
     if inspect.Parameter.VAR_KEYWORD not in kinds:
@@ -112,11 +116,16 @@ def accepted_arguments(entry: ModelEntry) -> list[str]:
 
 def argument_defaults(entry: ModelEntry) -> dict[str, Any]:
     """The default of every keyword argument the model accepts, with the entry's bound defaults."""
-    sig = inspect.signature(entry.fn)
-    if inspect.Parameter.VAR_KEYWORD in {p.kind for p in sig.parameters.values()}:
-        sig = inspect.signature(typing.get_type_hints(entry.fn)["return"])
-    found = {n: p.default for n, p in sig.parameters.items()
-             if p.default is not inspect.Parameter.empty and n != "self"}
+    signatures = [inspect.signature(entry.fn)]
+    if inspect.Parameter.VAR_KEYWORD in {p.kind for p in signatures[0].parameters.values()}:
+        returned = typing.get_type_hints(entry.fn)["return"]  # a class, or a union of them
+        # the classes' arguments first (the model's own), then the builder's (features_only, ...)
+        signatures = [inspect.signature(cls) for cls in typing.get_args(returned) or (returned,)] + signatures
+    found: dict[str, Any] = {}
+    for sig in signatures:
+        for n, p in sig.parameters.items():
+            if p.default is not inspect.Parameter.empty and n != "self" and n not in found:
+                found[n] = p.default
     return {**found, **entry.defaults}
 
 
@@ -146,7 +155,7 @@ PYTHON_LITERALS = {"True": True, "False": False, "None": None}
 def parse_spec(spec: str) -> tuple[str, dict[str, Any]]:
     """``"mobilenet_v1:width_mult=0.5,num_classes=10"`` -> (name, kwargs); values parsed as JSON
     where they parse (numbers, true/false, null, lists; Python's True/False/None too), else kept
-    as strings (``conv=standard``)."""
+    as strings (``conv=standard``; ``NaN`` and ``Infinity`` too, which no argument accepts)."""
     name, _, rest = spec.partition(":")
     kwargs: dict[str, Any] = {}
     for item in filter(None, _split_items(rest)):
@@ -157,10 +166,21 @@ def parse_spec(spec: str) -> tuple[str, dict[str, Any]]:
             kwargs[key.strip()] = PYTHON_LITERALS[value.strip()]
             continue
         try:
-            kwargs[key.strip()] = json.loads(value)
-        except json.JSONDecodeError:
+            kwargs[key.strip()] = json.loads(value, parse_constant=_no_constant, parse_float=_finite)
+        except (json.JSONDecodeError, RecursionError):
             kwargs[key.strip()] = value
     return name.strip(), kwargs
+
+
+def _no_constant(name: str) -> Any:
+    raise json.JSONDecodeError(f"{name} is not a finite number", name, 0)
+
+
+def _finite(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):  # 1e999
+        _no_constant(text)
+    return value
 
 
 def _split_items(text: str) -> list[str]:

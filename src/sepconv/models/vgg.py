@@ -11,12 +11,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import partial
+from typing import Any
 
 import torch
 from torch import nn
 
 from ..layers import ConvNormAct
-from ._base import ConvNet, check_common, classifier, cumulative, drop_head
+from ..layers._input import checked
+from ._base import Backbone, Body, Classifier, classifier_layer, classifier_or_backbone, first_conv
 from .registry import PaperFigures, register_model
 
 PAPER = "Simonyan & Zisserman 2015, VGG, Table 1 (D)"
@@ -37,7 +40,20 @@ HIDDEN = 4096
 POOLED = 7
 
 
-class VGG(ConvNet):
+def vgg_body(table: Sequence[Stage], in_chans: int) -> Body:
+    """Table 1's conv stages: the first conv is the stem, each stage (the rest of its convs, then a
+    2x2 max-pool) a block; no norm, so every conv has a bias."""
+    stem = first_conv(in_chans, table[0].out, stride=1, norm_layer=None)
+    width, stages = table[0].out, []
+    for i, stage in enumerate(table):
+        convs = [ConvNormAct(width if j == 0 else stage.out, stage.out, 3, norm_layer=None)
+                 for j in range(1 if i == 0 else 0, stage.convs)]
+        stages.append(nn.Sequential(*convs, nn.MaxPool2d(2, 2)))
+        width = stage.out
+    return Body(stem, stages, [1] + [2] * len(table), [table[0].out] + [stage.out for stage in table])
+
+
+class VGG(Classifier):
     """VGG (no batch norm, as in the paper); the stem is the first conv.
 
     Example::
@@ -52,48 +68,48 @@ class VGG(ConvNet):
         num_classes: int = 1000,
         in_chans: int = 3,
         drop_rate: float = 0.5,
-        features_only: bool = False,
-        out_indices: Sequence[int] | None = None,
     ) -> None:
-        super().__init__()
-        check_common(num_classes, in_chans, drop_rate)
-        self.stem = ConvNormAct(in_chans, table[0].out, 3, norm_layer=None)
-        width, stages, channels = table[0].out, [], []
-        for i, stage in enumerate(table):
-            convs = [ConvNormAct(width if j == 0 else stage.out, stage.out, 3, norm_layer=None)
-                     for j in range(1 if i == 0 else 0, stage.convs)]
-            stages.append(nn.Sequential(*convs, nn.MaxPool2d(2, 2)))
-            width = stage.out
-            channels.append(width)
-        self.blocks = nn.Sequential(*stages)
-        self.init_features(cumulative([1] + [2] * len(table)), [table[0].out, *channels], features_only,
-                           out_indices)
+        body = vgg_body(table, in_chans)
+        super().__init__(body, num_classes, drop_rate)
         self.num_features = HIDDEN
-
         self.global_pool = nn.AdaptiveAvgPool2d(POOLED)
-        self.fc1 = nn.Linear(width * POOLED * POOLED, HIDDEN)
+        self.fc1 = nn.Linear(body.width * POOLED * POOLED, HIDDEN)
         self.fc2 = nn.Linear(HIDDEN, HIDDEN)
         self.act = nn.ReLU()
-        self.head_drop = nn.Dropout(drop_rate)
-        self.classifier = classifier(HIDDEN, num_classes)
-        if features_only:
-            drop_head(self, "global_pool", "fc1", "fc2", "act", "head_drop", "classifier")
+        self.head_drop = nn.Dropout(self.drop_rate)
+        self.classifier = classifier_layer(HIDDEN, num_classes)
+        self.init_weights()
 
-    def _forward_features(self, x: torch.Tensor) -> torch.Tensor:
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        x = checked(self, x)  # (B, in_chans, H, W)
         x = self.stem(x)  # (B, 64, H, W)
         return self.blocks(x)  # (B, 512, H/32, W/32)
 
-    def _forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
+    def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
         x = self.global_pool(x).flatten(1)  # (B, 512*7*7)
         x = self.head_drop(self.act(self.fc1(x)))  # (B, 4096)
         x = self.head_drop(self.act(self.fc2(x)))  # (B, 4096)
         return x if pre_logits else self.classifier(x)  # (B, num_classes)
 
 
+class VGGFeatures(Backbone):
+    """VGG's conv stages (Table 1) as a backbone: the map before the first pool (stride 1), then
+    each stage's pooled map (strides 2 to 32).
+
+    Example::
+
+        >>> [f.stride for f in VGGFeatures(VGG16).feature_info]
+        [1, 2, 4, 8, 16, 32]
+    """
+
+    def __init__(self, table: Sequence[Stage], in_chans: int = 3, out_indices: Sequence[int] | None = None) -> None:
+        super().__init__(vgg_body(table, in_chans), out_indices)
+
+
 @register_model("vgg16", paper=PAPER, figures=[
     PaperFigures("Simonyan & Zisserman 2015, VGG, Table 2 (params); Howard et al. 2017, MobileNets, Table 8 (MACs)",
                  138e6, 15300e6),
 ])
-def vgg16(**kwargs) -> VGG:
-    """VGG16 (configuration D)."""
-    return VGG(VGG16, **kwargs)
+def vgg16(features_only: bool = False, out_indices: Sequence[int] | None = None, **kwargs: Any) -> VGG | VGGFeatures:
+    """VGG16 (configuration D; :class:`VGGFeatures` with ``features_only``)."""
+    return classifier_or_backbone(partial(VGG, VGG16), partial(VGGFeatures, VGG16), features_only, out_indices, kwargs)

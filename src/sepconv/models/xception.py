@@ -10,12 +10,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import nn
 
 from ..layers import ConvNormAct, SeparableConv2d, XceptionBlock
-from ._base import ConvNet, batch_norm, check_common, cumulative, drop_head
+from ..layers._input import checked
+from ._base import Backbone, Body, Classifier, batch_norm, classifier_or_backbone, first_conv
 from .registry import PaperFigures, register_model
 
 PAPER = "Chollet 2017, Xception, Fig. 5"
@@ -44,7 +46,27 @@ STEM = (32, 64)
 EXIT = (1536, 2048)
 
 
-class Xception(ConvNet):
+def xception_body(in_chans: int, bn_eps: float, padding: str) -> Body:
+    """Fig. 5 up to the exit flow's separable convs: the two-conv stem, the twelve residual blocks,
+    and the exit flow's two separable convs (to 1536 and 2048 channels) as the last block."""
+    norm = batch_norm(bn_eps)
+    stem = nn.Sequential(
+        first_conv(in_chans, STEM[0], padding="valid", norm_layer=norm),
+        ConvNormAct(STEM[0], STEM[1], 3, padding="valid", norm_layer=norm),
+    )
+    widths = [STEM[1]] + [row.out for row in XCEPTION]
+    blocks: list[nn.Module] = [
+        XceptionBlock(cin, row.out, row.reps, row.s, row.relu_first, row.grow_first, norm_layer=norm, padding=padding)
+        for cin, row in zip(widths, XCEPTION)
+    ]
+    blocks.append(nn.Sequential(
+        SeparableConv2d(widths[-1], EXIT[0], 3, padding=padding), norm(EXIT[0]), nn.ReLU(),
+        SeparableConv2d(EXIT[0], EXIT[1], 3, padding=padding), norm(EXIT[1]), nn.ReLU(),
+    ))
+    return Body(stem, blocks, [2] + [row.s for row in XCEPTION] + [1], widths + [EXIT[1]])
+
+
+class Xception(Classifier):
     """Xception; ``padding="tf_same"`` and ``bn_eps=1e-3`` match Keras' ``Xception``.
 
     The exit flow's two separable convs are the last block (``blocks.12``), so the stride-32
@@ -63,42 +85,35 @@ class Xception(ConvNet):
         drop_rate: float = 0.0,
         bn_eps: float = 1e-5,
         padding: str = "same",
-        features_only: bool = False,
-        out_indices: Sequence[int] | None = None,
     ) -> None:
-        super().__init__()
-        check_common(num_classes, in_chans, drop_rate)
-        norm = batch_norm(bn_eps)
-        self.stem = nn.Sequential(
-            ConvNormAct(in_chans, STEM[0], 3, stride=2, padding="valid", norm_layer=norm),
-            ConvNormAct(STEM[0], STEM[1], 3, padding="valid", norm_layer=norm),
-        )
-        width, blocks, strides, channels = STEM[1], [], [2], [STEM[1]]
-        for row in XCEPTION:
-            blocks.append(XceptionBlock(width, row.out, row.reps, row.s, row.relu_first, row.grow_first,
-                                        norm_layer=norm, padding=padding))
-            width = row.out
-            strides.append(row.s)
-            channels.append(width)
-        blocks.append(nn.Sequential(
-            SeparableConv2d(width, EXIT[0], 3, padding=padding), norm(EXIT[0]), nn.ReLU(),
-            SeparableConv2d(EXIT[0], EXIT[1], 3, padding=padding), norm(EXIT[1]), nn.ReLU(),
-        ))
-        strides.append(1)
-        channels.append(EXIT[1])
-        self.blocks = nn.Sequential(*blocks)
-        self.init_features(cumulative(strides), channels, features_only, out_indices)
-        self.init_head(EXIT[1], num_classes, drop_rate)
-        if features_only:
-            drop_head(self, "global_pool", "head_drop", "classifier")
+        body = xception_body(in_chans, bn_eps, padding)
+        super().__init__(body, num_classes, drop_rate)
+        self.init_head(body.width)
+        self.init_weights()
 
-    def _forward_features(self, x: torch.Tensor) -> torch.Tensor:
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        x = checked(self, x)  # (B, in_chans, H, W)
         x = self.stem(x)  # (B, 64, 147, 147) at 299 px
         return self.blocks(x)  # (B, 2048, 10, 10)
 
 
+class XceptionFeatures(Backbone):
+    """Xception's flows (Fig. 5) as a backbone: the maps at strides 2 to 32, the last with 2048 channels.
+
+    Example::
+
+        >>> [f.channels for f in XceptionFeatures().feature_info]
+        [64, 128, 256, 728, 2048]
+    """
+
+    def __init__(self, in_chans: int = 3, bn_eps: float = 1e-5, padding: str = "same",
+                 out_indices: Sequence[int] | None = None) -> None:
+        super().__init__(xception_body(in_chans, bn_eps, padding), out_indices)
+
+
 @register_model("xception", paper=PAPER, input_size=299,
                 figures=[PaperFigures("Chollet 2017, Xception, Table 3", 22.8e6)])
-def xception(**kwargs) -> Xception:
-    """Xception at 299 px; the paper gives 22.8M parameters (Table 3) and no mult-add count."""
-    return Xception(**kwargs)
+def xception(features_only: bool = False, out_indices: Sequence[int] | None = None, **kwargs: Any) -> Xception | XceptionFeatures:
+    """Xception at 299 px (:class:`XceptionFeatures` with ``features_only``); the paper gives 22.8M
+    parameters (Table 3) and no mult-add count."""
+    return classifier_or_backbone(Xception, XceptionFeatures, features_only, out_indices, kwargs)

@@ -3,7 +3,8 @@
 :func:`profile_model` measures; :func:`~sepconv.profile.report.to_dict` gives the JSON document
 that the tables, charts and HTML page render. See each module for its part:
 :mod:`~sepconv.machine` (roofline ceilings), :mod:`~sepconv.profile.layers` (per-layer
-time), :mod:`~sepconv.profile.backends` (whole model per backend).
+time), :mod:`~sepconv.profile.backends` (which backends the whole model is timed on, by
+:mod:`sepconv.engines.runner`).
 
 Example::
 
@@ -13,8 +14,9 @@ Example::
     ['standard', 'norm', 'activation']
 """
 
+from ..engines.runner import BackendResult, time_backends
 from ..machine import Machine, machine_profile, measure_machine
-from .backends import BACKENDS, BackendResult, parse_backends, time_backends
+from .backends import BACKENDS, parse_backends
 from .layers import LayerProfile, LayerTiming, time_layers
 from .profiler import Profile, profile_model
 from .report import SCHEMA_VERSION, to_dict

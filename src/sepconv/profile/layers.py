@@ -25,8 +25,6 @@ Example::
 
 from __future__ import annotations
 
-import math
-import statistics
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -154,5 +152,4 @@ def _once(fn: Callable[[], object]) -> float:
 
 def _timing(samples: list[float]) -> Timing:
     """A :class:`Timing` over samples gathered across rounds (median, nearest-rank p90)."""
-    ranked = sorted(samples)
-    return Timing(statistics.median(samples), ranked[math.ceil(0.9 * len(ranked)) - 1], tuple(samples))
+    return Timing.from_samples(samples)

@@ -2,7 +2,7 @@
 
 It puts together :func:`sepconv.cost.analyze` (params, MACs, bytes of every leaf-module call),
 :func:`~sepconv.profile.layers.time_layers` (each call's measured time),
-:func:`~sepconv.profile.backends.time_backends` (whole-model latency and throughput) and the
+:func:`~sepconv.engines.runner.time_backends` (whole-model latency and throughput) and the
 cached :class:`~sepconv.machine.Machine` ceilings; :mod:`sepconv.profile.report` turns the
 result into the JSON document, the tables, the charts and the HTML page.
 
@@ -22,12 +22,13 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from .._util.checks import positive_int
+from .._util.checks import one_of, positive_int
 from .._util.runtime import cores, load_average, threads_set_to
 from ..cost import CostReport, analyze
+from ..engines.runner import BackendResult, canonical, time_backends
 from ..machine import Machine, machine_profile
-from .backends import DEFAULT_BACKENDS, BackendResult, time_backends
-from .layers import LayerProfile, time_layers
+from .backends import BACKENDS, DEFAULT_BACKENDS
+from .layers import MIN_REPEATS, LayerProfile, time_layers
 
 __all__ = ["Profile", "profile_model"]
 
@@ -85,6 +86,7 @@ def profile_model(
     threads = torch.get_num_threads() if threads is None else positive_int("threads", threads)
     batch = shape[0] if batch is None else positive_int("batch", batch)
     positive_int("repeats", repeats)
+    backends = [one_of("backends", canonical(name), BACKENDS) for name in backends]
     step = step or (lambda label, total: lambda: None)
     with threads_set_to(threads):
         cost = analyze(model, shape)  # first: a model that cannot run on the shape fails at once
@@ -97,7 +99,9 @@ def profile_model(
         layers = time_layers(model, x, [row.name for row in cost.layers], repeats, warmup, half,
                              advance=step("timing each layer", warmup + repeats))
         batches = sorted({1, shape[0], batch})  # the issue: latency at batch 1 and at --batch, always
-        rows = time_backends(model, shape, backends, batches, repeats, warmup, threads, half,
+        # the model as given, as the per-layer profile runs it (onnxruntime's export folds BN: its rows say so)
+        rows = time_backends(model, shape, backends, batches, repeats, warmup, threads, half, fold=False,
+                             min_repeats=MIN_REPEATS,
                              advance=step("timing the whole model", len(backends) * len(batches)))
     return Profile(
         model=spec or type(model).__name__, description=description or type(model).__name__, input_shape=shape,

@@ -4,7 +4,7 @@
 bound, shares by kind); the tables, :mod:`~sepconv.profile.plot` and :mod:`~sepconv.profile.html`
 all render that dict, so a saved JSON renders the same charts and page as a live run.
 
-Schema version 1 (units are in the key names; MACs = multiply-accumulates, FLOPs = 2 x MACs,
+Schema version 2 (units are in the key names; MACs = multiply-accumulates, FLOPs = 2 x MACs,
 1 GB = 1e9 bytes, times in milliseconds per call, medians over ``timing.repeats`` rounds):
 
 - ``schema_version``, ``sepconv_version``, ``input_shape``, ``batch``, ``threads``;
@@ -22,8 +22,13 @@ Schema version 1 (units are in the key names; MACs = multiply-accumulates, FLOPs
   ``roofline_fraction`` (roofline time / measured time) and ``bound`` ("memory", "compute", "none");
 - ``by_kind``: ``kind``, ``layers``, ``params``, ``macs``, ``bytes``, ``time_ms``, ``macs_share``,
   ``time_share``, ``gflops_per_s``;
-- ``backends``: ``backend``, ``batch``, ``status`` ("ok"/"failed"), ``error``, ``repeats``, ``median_ms``,
-  ``p90_ms``, ``samples_per_s``, ``speedup_vs_eager``.
+- ``backends``: :class:`sepconv.engines.runner.BackendResult`'s ``backend`` (the runner that ran),
+  ``batch``, ``status`` ("ok"/"failed"), ``bn_folded`` (whether it ran the BN-folded model),
+  ``error``, ``max_abs_diff`` (from eager PyTorch on the model as given), ``repeats``,
+  ``median_ms``, ``p90_ms``, ``samples_per_s``, ``speedup_vs_eager``.
+
+Version 2 added ``bn_folded`` and ``max_abs_diff`` to ``backends`` and renamed the torch.compile
+backend from ``compile`` to ``inductor``.
 
 Example::
 
@@ -51,7 +56,7 @@ from .profiler import Profile
 __all__ = ["RATIO_RANGE", "SCHEMA", "SCHEMA_VERSION", "machine_dict", "print_report", "ratio_warning",
            "stdout_console", "tables", "to_dict", "write_json"]
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 # The keys of every object :func:`to_dict` writes, in README's order ("JSON schema"); the tests check
 # both the document and README against this, so a changed key is a deliberate schema change.
 SCHEMA: dict[str, tuple[str, ...]] = {
@@ -67,8 +72,8 @@ SCHEMA: dict[str, tuple[str, ...]] = {
                "act_bytes_read", "act_bytes_written", "bytes", "intensity_flops_per_byte", "time_ms", "p90_ms",
                "gflops_per_s", "gb_per_s", "roofline_ms", "roofline_fraction", "bound"),
     "by_kind": ("kind", "layers", "params", "macs", "bytes", "time_ms", "macs_share", "time_share", "gflops_per_s"),
-    "backends": ("backend", "batch", "status", "error", "repeats", "median_ms", "p90_ms", "samples_per_s",
-                 "speedup_vs_eager"),
+    "backends": ("backend", "batch", "status", "bn_folded", "error", "max_abs_diff", "repeats", "median_ms",
+                 "p90_ms", "samples_per_s", "speedup_vs_eager"),
 }
 # layers_to_model_ratio outside this range: the per-layer times do not account for the whole model's.
 RATIO_RANGE = (0.7, 1.3)
@@ -220,13 +225,17 @@ def kind_table(doc: dict[str, Any]) -> Table:
 
 def backend_table(doc: dict[str, Any]) -> Table:
     table = Table(title=f"Whole model per backend ({doc['threads']} threads)",
-                  caption="speedup = eager median / this median at the same batch")
-    for head in ("backend", "batch", "median ms", "p90 ms", "samples/s", "speedup", "status"):
+                  caption="speedup = eager median / this median at the same batch; BN folded: whether the "
+                          "backend ran the model with BatchNorm folded into the convs (onnxruntime's export "
+                          "always does); max |diff| = largest difference from eager PyTorch")
+    for head in ("backend", "batch", "BN folded", "median ms", "p90 ms", "samples/s", "speedup", "max |diff|",
+                 "status"):
         table.add_column(head, justify="left" if head in ("backend", "status") else "right")
     for row in doc["backends"]:
         status = "ok" if row["status"] == "ok" else f"failed: {row['error']}"
-        table.add_row(row["backend"], str(row["batch"]), _num(row["median_ms"]), _num(row["p90_ms"]),
-                      _num(row["samples_per_s"], ",.1f"), _num(row["speedup_vs_eager"], ".2f"), status)
+        table.add_row(row["backend"], str(row["batch"]), "yes" if row["bn_folded"] else "no", _num(row["median_ms"]),
+                      _num(row["p90_ms"]), _num(row["samples_per_s"], ",.1f"), _num(row["speedup_vs_eager"], ".2f"),
+                      _num(row["max_abs_diff"], ".2g"), status)
     return table
 
 

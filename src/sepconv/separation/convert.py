@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from ..cost import is_depthwise
 from ..formats.plan import build
 from .factor import depthwise_factors, depthwise_rank_limit, grouped_factors, spatial_factors, spatial_rank_limit
 
@@ -37,7 +38,7 @@ def describe(conv: nn.Conv2d) -> str:
 def skip_reason(conv: nn.Conv2d, to: str, groups: int | None = None) -> str | None:
     """Why ``conv`` cannot be turned into the ``to`` form, or ``None`` when it can."""
     kh, kw = conv.kernel_size
-    if conv.groups == conv.in_channels and conv.groups > 1:
+    if is_depthwise(conv):
         return f"already depthwise (groups = in_channels = {conv.groups})"
     if conv.groups > 1:
         return f"already grouped (groups={conv.groups}); only standard convs (groups=1) are separated"

@@ -10,6 +10,7 @@ is run on exactly that input, so a layer's output error is its own, not the sum 
 from __future__ import annotations
 
 import copy
+import dataclasses
 import difflib
 import fnmatch
 from collections.abc import Callable, Sequence
@@ -20,9 +21,11 @@ from torch import nn
 
 from .._util.checks import one_of, positive_int
 from .._util.modules import replace_module
+from .._util.runtime import eval_mode
 from .._util.timing import time_module
 from ..cost import analyze
 from ..formats.plan import TARGETS
+from ..models.provenance import provenance_of
 from .convert import SETTING, Conversion, convert, default_rank, describe, skip_reason, valid_range
 from .recalibrate import recalibrate_bn as recalibrate
 from .report import LayerReport, SeparationReport
@@ -147,12 +150,13 @@ def separate(
     for name in todo:
         replace_module(new, modules[name], done[name].module)
     report.params_after = _params(new)
-    config = getattr(new, "sepconv_config", None)
-    if config is not None:  # so that save_model records it and load_model rebuilds it
-        new.sepconv_config = {**config, "separation": [*config.get("separation", []), {"to": to, "layers": plan}]}
-    weights = getattr(new, "sepconv_weights", None)
-    if weights is not None and "loaded" in weights:  # the import's tensor counts describe the layers replaced
-        new.sepconv_weights = {"separated_from": weights}
+    provenance = provenance_of(new)
+    if provenance is not None:  # so that save_model records it and load_model rebuilds it
+        weights = provenance.weights
+        if weights is not None and "loaded" in weights:  # the import's tensor counts describe the layers replaced
+            weights = {"separated_from": weights}
+        stages = [*(provenance.separation or []), {"to": to, "layers": plan}]
+        new.provenance = dataclasses.replace(provenance, weights=weights, separation=stages)
     if recalibrate_bn:
         report.bn_recalibrated = recalibrate(new, x)
     if x is not None:
@@ -214,13 +218,8 @@ def _check_ranges(todo: dict[str, nn.Conv2d], to: str, value: int | None) -> Non
 
 
 def _run(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
-    was_training = model.training
-    model.eval()
-    try:
-        with torch.no_grad():
-            return model(x)
-    finally:
-        model.train(was_training)
+    with eval_mode(model), torch.no_grad():
+        return model(x)
 
 
 def _calibrate(model: nn.Module, x: torch.Tensor, todo: dict[str, nn.Conv2d], done: dict[str, Conversion],

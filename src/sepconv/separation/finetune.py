@@ -25,6 +25,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .._util.runtime import eval_mode
+from ..models.provenance import provenance_of
 from ..train.loop import TrainConfig, Trainer, batches
 
 
@@ -110,9 +112,10 @@ class Distillation:
                  progress: bool = False) -> None:
         self.teacher = teacher
         self.loss = DistillationLoss(temperature, alpha)
-        config = getattr(teacher, "sepconv_config", {})
+        provenance = provenance_of(teacher)
         self.config = TrainConfig(
-            config.get("model", type(teacher).__name__), dict(config.get("kwargs", {})), data=data, epochs=epochs,
+            provenance.model if provenance else type(teacher).__name__, dict(provenance.kwargs) if provenance else {},
+            data=data, epochs=epochs,
             batch_size=batch_size, optimizer=optimizer, lr=lr, warmup_epochs=warmup_epochs, label_smoothing=0.0,
             img_size=img_size, seed=seed, device=device, progress=progress)
         # The teacher's own run: loads the data once, gives the preprocessing and the evaluation.
@@ -146,10 +149,8 @@ class Distillation:
         if first is not None and first.in_channels != x.shape[1]:
             raise ValueError(f"the model takes {first.in_channels} input channels; {self.config.data} images "
                              f"have {x.shape[1]}")
-        was_training = model.training
-        with torch.no_grad():
-            classes = model.eval()(x).shape[-1]
-        model.train(was_training)
+        with eval_mode(model), torch.no_grad():
+            classes = model(x).shape[-1]
         if classes != self.trainer.data.num_classes:
             raise ValueError(f"the model has {classes} outputs; {self.config.data} has "
                              f"{self.trainer.data.num_classes} classes")

@@ -30,10 +30,10 @@ from typing import Any
 import torch
 from torch import nn
 
-from ..formats.checkpoint import read_config
-from .optim import is_depthwise
+from .._util.checks import ArgumentError
+from ..cost import is_depthwise
 
-__all__ = ["DepthwiseHealth", "health_table", "inspect_checkpoint", "inspect_model", "resolve_checkpoint"]
+__all__ = ["DepthwiseHealth", "health_table", "inspect_checkpoint", "inspect_model"]
 
 RELUS = (nn.ReLU, nn.ReLU6)
 
@@ -110,33 +110,19 @@ def _following(rest: list[tuple[str, nn.Module]], channels: int
     return bn, None
 
 
-def resolve_checkpoint(path: str | Path, ema: bool = False) -> tuple[Path, dict[str, Any]]:
-    """A model file and its sidecar config from a ``.safetensors`` path or a run directory
-    (its ``model.safetensors``, or ``ema.safetensors`` with ``ema``)."""
-    p = Path(path)
-    if p.is_dir():
-        p = p / ("ema.safetensors" if ema else "model.safetensors")
-        if not p.is_file():
-            raise ValueError(f"{p}: missing; {path} is not a sepconv run directory"
-                             + (" trained with --ema" if ema else ""))
-    elif not p.exists():
-        raise ValueError(f"checkpoint={str(path)!r}: no such file or directory")
-    elif p.suffix != ".safetensors":
-        raise ValueError(f"checkpoint={str(path)!r} must be a .safetensors model file or a run directory")
-    return p, read_config(p)
-
-
 def inspect_checkpoint(path: str | Path, tol: float = 1e-3, ema: bool = False) -> dict[str, Any]:
     """The JSON document of ``sepconv inspect``: the checkpoint, totals and one row per layer."""
-    from ..resolve import create_model
+    from ..resolve import resolve_model
 
-    file, config = resolve_checkpoint(path, ema)
-    model = create_model(weights=file)
-    rows = inspect_model(model, tol)
+    resolved = resolve_model(path, ema=ema)  # a .safetensors file or a run directory
+    if resolved.sidecar is None:
+        raise ArgumentError("path", f"path={str(path)!r} must be a sepconv checkpoint (.safetensors) or a run directory")
+    provenance = resolved.sidecar.provenance
+    rows = inspect_model(resolved.model, tol)
     channels = sum(r.channels for r in rows)
     dead = sum(r.dead for r in rows)
     inactive = sum(r.inactive or 0 for r in rows)
-    return {"checkpoint": str(file), "model": config["model"], "kwargs": config.get("kwargs", {}), "tol": tol,
+    return {"checkpoint": str(resolved.checkpoint), "model": provenance.model, "kwargs": provenance.kwargs, "tol": tol,
             "depthwise_layers": len(rows), "depthwise_channels": channels, "dead": dead,
             "dead_fraction": dead / channels if channels else 0.0, "inactive": inactive,
             "layers": [r.to_dict() for r in rows]}

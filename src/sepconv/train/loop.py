@@ -37,6 +37,8 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import DataLoader, DistributedSampler
 
+from .._util.checks import ArgumentError
+from .._util.runtime import eval_mode, threads_set_to
 from ..data.datasets import FolderImages, ImageData, TensorImages, UnreadableImage, load_data
 from ..resolve import create_model
 from .augment import Augment
@@ -148,8 +150,6 @@ class Trainer:
     def __init__(self, config: TrainConfig, info: DistInfo | None = None) -> None:
         self.config = c = config
         self.info = info or setup(c.device)
-        if c.threads is not None:
-            torch.set_num_threads(c.threads)
         if c.batch_size % self.info.world_size:
             raise ValueError(f"batch_size={c.batch_size} must be divisible by the {self.info.world_size} processes")
         self.out = Path(c.out) if c.out else None
@@ -196,8 +196,8 @@ class Trainer:
         state_file = self.out / STATE_FILE
         if not c.resume:
             if state_file.exists():
-                raise ValueError(f"{state_file}: {self.out} already holds a training run; pass --resume to continue "
-                                 "it or choose another --out (nothing was overwritten)")
+                raise ArgumentError("resume", f"{state_file}: {self.out} already holds a training run; pass "
+                                    "resume=True to continue it, or another out directory (nothing was overwritten)")
             return None
         state = read_state(self.out)
         saved, now = state["config"], c.to_dict()
@@ -216,8 +216,7 @@ class Trainer:
             if key in kwargs and kwargs[key] != value:
                 raise ValueError(f"model argument {key}={kwargs[key]!r} does not fit {c.data}, which has {value}")
             kwargs[key] = value
-        model = create_model(c.model, **kwargs)
-        model.sepconv_config["kwargs"] = kwargs  # num_classes and in_chans too, so the file rebuilds alone
+        model = create_model(c.model, **kwargs)  # num_classes and in_chans in its provenance: the file rebuilds alone
         model.to(self.info.device)
         if c.channels_last:
             model.to(memory_format=torch.channels_last)
@@ -339,8 +338,9 @@ class Trainer:
         began = plotted = time.perf_counter()
         if self.state is not None and self.info.is_main:  # what a killed run left half-written
             prune(self.out, self.state["files"])
+        threads = threads_set_to(c.threads) if c.threads is not None else nullcontext()
         try:
-            with progress or nullcontext():
+            with threads, progress or nullcontext():
                 for epoch in range(self.epoch, last):
                     t0 = time.perf_counter()
                     row = {"epoch": epoch + 1, **self.train_epoch(epoch, self.step_in_epoch, progress)}
@@ -384,10 +384,8 @@ def batches(dataset: TensorImages | FolderImages, cut: list[list[int]], workers:
 
 def _evaluate(model: nn.Module, batches: Any, aug: Augment, info: DistInfo, autocast: Any = nullcontext
               ) -> dict[str, float]:
-    was_training = model.training
-    model.eval()
     sums = torch.zeros(3, dtype=torch.float64, device=info.device)
-    try:
+    with eval_mode(model):
         for images, labels, _ in batches:
             x, y = aug.eval(images.to(info.device)), labels.to(info.device)
             with autocast():
@@ -395,8 +393,6 @@ def _evaluate(model: nn.Module, batches: Any, aug: Augment, info: DistInfo, auto
             sums += torch.stack([F.cross_entropy(logits.float(), y, reduction="sum").double(),
                                  (logits.argmax(1) == y).sum().double(),
                                  torch.tensor(float(y.numel()), dtype=torch.float64, device=info.device)])
-    finally:
-        model.train(was_training)
     total = all_reduce_sum(sums, info).tolist()
     n = max(total[2], 1.0)
     return {"loss": total[0] / n, "acc": total[1] / n, "images": int(total[2])}
@@ -434,17 +430,17 @@ def evaluate(checkpoint: str | Path, data: str | None = None, *, split: str = "v
     """Top-1 accuracy and loss of a saved model (a ``.safetensors`` file written by training, or
     a run directory: its ``model.safetensors``, ``ema.safetensors`` with ``ema``) on a split of
     ``data`` (default: the data it was trained on), preprocessed as in training (from the sidecar)."""
-    from .health import resolve_checkpoint
+    from ..resolve import resolve_model
 
     if split not in ("train", "val"):
         raise ValueError(f"split={split!r} must be 'train' or 'val'")
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
         raise ValueError(f"batch_size={batch_size!r} must be a positive integer")
-    path, config = resolve_checkpoint(checkpoint, ema)
-    info = config.get("train")
-    if not isinstance(info, dict):
-        raise ValueError(f"{path}: not written by sepconv train (its sidecar has no training data description); "
-                         "eval needs the preprocessing it was trained with")
+    resolved = resolve_model(checkpoint, ema=ema)  # a .safetensors file or a run directory
+    path, info = resolved.checkpoint, resolved.sidecar.train if resolved.sidecar is not None else None
+    if info is None:
+        raise ValueError(f"checkpoint={str(checkpoint)!r}: not written by sepconv train (no sidecar with a training "
+                         "data description); eval needs the preprocessing it was trained with")
     data = info["data"] if data is None else data
     img_size = int(info["img_size"])
     dataset = load_data(data, img_size=img_size)
@@ -453,7 +449,7 @@ def evaluate(checkpoint: str | Path, data: str | None = None, *, split: str = "v
                          f"(trained on {info['data']}) cannot be evaluated on {data} "
                          f"({dataset.num_classes} classes x {dataset.channels} channels)")
     dinfo = DistInfo(device=device_for(device))
-    model = create_model(weights=path).to(dinfo.device)
+    model = resolved.model.to(dinfo.device)
     aug = Augment(img_size, info["mean"], info["std"], eval_crop=float(info["eval_crop"]))
     ds = dataset.val if split == "val" else dataset.train
     cut = [list(range(i, min(i + batch_size, len(ds)))) for i in range(0, len(ds), batch_size)]

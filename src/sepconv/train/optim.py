@@ -30,14 +30,11 @@ import torch
 from torch import nn
 from torch.optim.swa_utils import AveragedModel
 
-__all__ = ["OPTIMIZERS", "WarmupCosine", "build_optimizer", "ema_model", "is_depthwise", "param_groups"]
+from ..cost import is_depthwise
+
+__all__ = ["OPTIMIZERS", "WarmupCosine", "build_optimizer", "ema_model", "param_groups"]
 
 OPTIMIZERS = ("sgd", "adamw")
-
-
-def is_depthwise(module: nn.Module) -> bool:
-    """A 2-D conv with one group per input channel and more than one channel."""
-    return isinstance(module, nn.Conv2d) and module.groups == module.in_channels > 1
 
 
 def param_groups(model: nn.Module, weight_decay: float, dw_weight_decay: float) -> list[dict[str, Any]]:

@@ -28,10 +28,11 @@ from typing import Any
 
 import torch
 
+from .._util.checks import ArgumentError
 from .._util.io import atomic_write, atomic_write_text
 from .._util.timing import time_module
 from ..cost import analyze
-from ..resolve import create_model
+from ..resolve import resolve_model
 from .loop import TrainConfig, Trainer
 from .state import STATE_FILE
 
@@ -68,8 +69,8 @@ def sweep(config: TrainConfig, widths: Sequence[float], out: str | Path, *, repe
         run_dir = out / f"width-{w:g}"
         resume = config.resume and (run_dir / STATE_FILE).is_file()
         if not config.resume and (run_dir / STATE_FILE).exists():
-            raise ValueError(f"{run_dir / STATE_FILE}: {out} already holds a sweep; pass --resume to continue it "
-                             "or choose another --out (nothing was overwritten)")
+            raise ArgumentError("resume", f"{run_dir / STATE_FILE}: {out} already holds a sweep; pass resume=True to "
+                                "continue it, or another out directory (nothing was overwritten)")
         runs.append((w, dataclasses.replace(config, model_kwargs={**config.model_kwargs, "width_mult": w},
                                             out=str(run_dir), resume=resume)))
     points = []
@@ -80,9 +81,9 @@ def sweep(config: TrainConfig, widths: Sequence[float], out: str | Path, *, repe
                        "checkpoint": str(Path(run.out) / "model.safetensors")})
     threads = torch.get_num_threads()
     for p in points:  # counted and timed after all training, one model after another
-        model = create_model(weights=p["checkpoint"]).eval()
-        size = json.loads(Path(p["checkpoint"]).with_suffix(".json").read_text())["train"]
-        shape = (1, model.sepconv_config["kwargs"]["in_chans"], size["img_size"], size["img_size"])
+        resolved = resolve_model(p["checkpoint"])
+        model = resolved.model.eval()
+        shape = resolved.shape(input_size=resolved.sidecar.train["img_size"])  # the size it was trained at
         report = analyze(model, shape)
         timing = time_module(model, torch.randn(shape), repeats=repeats, warmup=warmup)
         p.update({"params": report.params, "macs": report.macs, "latency_ms": timing.median_ms,

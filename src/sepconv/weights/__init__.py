@@ -18,6 +18,7 @@ Example::
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from pathlib import Path
 from types import ModuleType
@@ -28,11 +29,14 @@ from torch import nn
 
 from .._util.checks import one_of
 from ..formats.checkpoint import save_model
+from ..models.provenance import provenance_of
+from ..models.registry import create_model as build_model
 from . import from_keras, from_timm, from_torchvision
 from ._apply import CONVERTERS, Entry, LoadReport, Misfit, apply_entries, config_problems, shape
 
 SOURCES: dict[str, ModuleType] = {"torchvision": from_torchvision, "timm": from_timm, "keras": from_keras}
-FAMILY_OF_CLASS = {"MobileNetV1": "mobilenet_v1", "MobileNetV2": "mobilenet_v2", "Xception": "xception"}
+FAMILY_OF_CLASS = {"MobileNetV1": "mobilenet_v1", "MobileNetV1Features": "mobilenet_v1", "MobileNetV2": "mobilenet_v2",
+                   "MobileNetV2Features": "mobilenet_v2", "Xception": "xception", "XceptionFeatures": "xception"}
 
 __all__ = ["SOURCES", "LoadReport", "create_with_weights", "input_normalization", "load", "read",
            "resolve", "save", "supported"]
@@ -61,11 +65,11 @@ def resolve(source: str, name: str) -> tuple[str, dict[str, Any]]:
 
 
 def family_of(model: nn.Module) -> str:
-    config = getattr(model, "sepconv_config", None)
-    if config is not None:
-        return str(config["model"])
+    provenance = provenance_of(model)
+    if provenance is not None:
+        return provenance.model
     cls = type(model).__name__
-    if cls == "MobileNetV3":
+    if cls in ("MobileNetV3", "MobileNetV3Features"):
         return "mobilenet_v3_large" if len(model.blocks) == 15 else "mobilenet_v3_small"
     if cls not in FAMILY_OF_CLASS:
         raise ValueError(f"model is a {cls}; pretrained weights map onto sepconv's "
@@ -153,10 +157,9 @@ def create_with_weights(name: str | None, weights: str | Path | Mapping[str, Any
     ``name`` is a sepconv model name or the source's own (``"mobilenetv2_050"``, ``"MobileNetV2"``).
     ``kwargs`` override the source's settings; ``num_classes``, when not given, is read from the
     file's classifier (0, no classifier, for Keras ``include_top=False`` files). The model remembers
-    its arguments, so :func:`save` writes a checkpoint that ``create_model(weights=path)`` rebuilds.
+    its arguments and, in ``model.provenance.weights``, where its weights came from, so :func:`save`
+    writes a checkpoint that ``create_model(weights=path)`` rebuilds.
     """
-    from ..models.registry import create_model
-
     if name is None:
         raise ValueError(f"weights_source={weights_source!r} needs a model name (e.g. 'mobilenet_v2')")
     family, config = resolve(weights_source, name)
@@ -167,10 +170,10 @@ def create_with_weights(name: str | None, weights: str | Path | Mapping[str, Any
         classifier = tensors.get(module.CLASSIFIER[family])
         out_axis = -1 if weights_source == "keras" else 0  # Keras kernels are (..., in, out)
         config["num_classes"] = 0 if classifier is None else int(classifier.shape[out_axis])
-    model = create_model(family, **config)
+    model = build_model(family, **config)
     where = weights if isinstance(weights, (str, Path)) else type(weights).__name__
     report = _load(model, weights_source, tensors, f"{weights_source} weights {str(where)!r}", strict)
-    model.sepconv_weights = {
+    model.provenance = dataclasses.replace(model.provenance, weights={
         "source": weights_source,
         "source_model": name,
         "file": str(weights) if isinstance(weights, (str, Path)) else None,
@@ -179,7 +182,7 @@ def create_with_weights(name: str | None, weights: str | Path | Mapping[str, Any
         "skipped_unexpected": report.unexpected,
         # JSON types throughout, so that a checkpoint's sidecar gives the same dict back
         "input_normalization": {k: list(v) for k, v in input_normalization(weights_source, family).items()},
-    }
+    })
     return model
 
 
@@ -192,7 +195,7 @@ def input_normalization(source: str, name: str) -> dict[str, tuple[float, ...]]:
 
 
 def save(model: nn.Module, path: str | Path) -> Path:
-    """Write ``model`` as safetensors + JSON sidecar (name, arguments, where its weights came from)
-    so that ``sepconv.create_model(weights=path)`` rebuilds it with no other input."""
-    info = getattr(model, "sepconv_weights", None)
-    return save_model(model, path, extra={"weights": info} if info else None)
+    """Write ``model`` as safetensors + JSON sidecar (its provenance: name, arguments, where its
+    weights came from) so that ``sepconv.create_model(weights=path)`` rebuilds it with no other
+    input: :func:`sepconv.formats.checkpoint.save_model`."""
+    return save_model(model, path)

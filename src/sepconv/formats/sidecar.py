@@ -1,0 +1,265 @@
+"""The JSON sidecar of a sepconv checkpoint: its schema, declared once here, and its validation.
+
+A sidecar is untrusted input: any file named ``model.json`` beside a ``model.safetensors`` is read
+as one. Before anything is built from it, :func:`validate_sidecar` checks every key against
+:data:`SCHEMA` and raises one ``ValueError`` naming the file, the key, the value and the rule.
+Files written by earlier versions (the keys below, nothing else) load unchanged.
+
+========== ========= ========================================================================
+key        required  value
+========== ========= ========================================================================
+format     yes       ``"sepconv"``
+model      yes       a registered model name
+kwargs               ``{argument: JSON scalar or list}``, arguments the model's builder accepts
+weights              an object: where the weights came from (:mod:`sepconv.weights`)
+separation           ``[{"to": TARGET, "layers": {name: {"to": TARGET, "setting": int >= 1,
+                     "permute_in": bool, "permute_out": bool}}}]`` (:mod:`sepconv.formats.plan`)
+train                what ``sepconv train`` records (:data:`TRAIN_SCHEMA`)
+ema                  ``true`` for the EMA weights of a run
+========== ========= ========================================================================
+
+Numbers must be finite (``json`` accepts ``NaN`` and ``Infinity``; sepconv does not) and nothing
+may nest deeper than :data:`~sepconv.models.provenance.MAX_DEPTH` levels.
+
+Example::
+
+    >>> validate_sidecar({"format": "sepconv", "model": "mobilenet_v2", "kwargs": {"width_mult": 0.5}},
+    ...                  "m.json").provenance.kwargs
+    {'width_mult': 0.5}
+    >>> validate_sidecar({"format": "sepconv", "model": "mobilenet_v2", "kwargs": []}, "m.json")
+    Traceback (most recent call last):
+    ValueError: m.json: kwargs=[] must be an object of the model's arguments ({name: JSON scalar or list})
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ..models.provenance import Provenance, json_typed
+from ..models.registry import accepted_arguments, list_models, model_entry
+from .plan import PLAN_KEY, TARGETS
+
+__all__ = ["FORMAT", "MAX_BYTES", "SCHEMA", "TRAIN_SCHEMA", "Sidecar", "parse_sidecar", "read_sidecar",
+           "sidecar_label", "sidecar_path", "validate_sidecar"]
+
+FORMAT = "sepconv"
+MAX_BYTES = 16 * 2**20  # far above any sidecar sepconv writes (ImageNet's class names are ~20 kB)
+
+
+@dataclass(frozen=True)
+class Sidecar:
+    """A validated sidecar: the model's provenance, and what training recorded about the weights."""
+
+    provenance: Provenance
+    train: dict[str, Any] | None = None  # TRAIN_SCHEMA; eval needs it to preprocess as training did
+    ema: bool = False  # the weights are a run's exponential moving average
+
+    def to_json(self) -> dict[str, Any]:
+        """The document to write (and what :func:`validate_sidecar` accepts back)."""
+        doc = {"format": FORMAT, **self.provenance.to_json()}
+        if self.train is not None:
+            doc["train"] = self.train
+        if self.ema:
+            doc["ema"] = True
+        return doc
+
+
+class _Invalid(Exception):
+    """``key=value`` breaks ``rule``; :func:`validate_sidecar` adds the file's name."""
+
+    def __init__(self, key: str, value: Any, rule: str) -> None:
+        super().__init__(key, value, rule)
+        self.key, self.value, self.rule = key, value, rule
+
+
+def _need(ok: bool, key: str, value: Any, rule: str) -> None:
+    if not ok:
+        raise _Invalid(key, value, rule)
+
+
+def _is_int(v: Any, least: int) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool) and v >= least
+
+
+def _is_number(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+
+# ---- the keys ------------------------------------------------------------------------------------
+
+def _format(value: Any, doc: dict[str, Any]) -> None:
+    _need(value == FORMAT, "format", value, f"must be {FORMAT!r}")
+
+
+def _model(value: Any, doc: dict[str, Any]) -> None:
+    _need(isinstance(value, str) and value in list_models(), "model", value,
+          f"must be a registered model name ({', '.join(list_models())})")
+
+
+def _kwargs(value: Any, doc: dict[str, Any]) -> None:
+    _need(isinstance(value, dict), "kwargs", value,
+          "must be an object of the model's arguments ({name: JSON scalar or list})")
+    accepted = accepted_arguments(model_entry(doc["model"]))
+    for name, v in value.items():
+        _need(name in accepted, f"kwargs[{name!r}]", v,
+              f"is no argument of {doc['model']}; accepted: {', '.join(accepted)}")
+        _need(not isinstance(v, dict), f"kwargs[{name!r}]", v, "must be a JSON scalar or list, not an object")
+        _check_json(f"kwargs[{name!r}]", v, objects=False)
+
+
+def _weights(value: Any, doc: dict[str, Any]) -> None:
+    _need(isinstance(value, dict), "weights", value, "must be an object (where the weights came from)")
+
+
+def _separation(value: Any, doc: dict[str, Any]) -> None:
+    stage_rule = f"must be a stage {{'to': one of {', '.join(TARGETS)}, 'layers': {{name: entry}}}}"
+    _need(isinstance(value, list), PLAN_KEY, value, "must be a list of separation stages")
+    for i, stage in enumerate(value):
+        key = f"{PLAN_KEY}[{i}]"
+        _need(isinstance(stage, dict) and set(stage) == {"to", "layers"}, key, stage, stage_rule)
+        _need(stage["to"] in TARGETS, f"{key}['to']", stage["to"], f"must be one of {', '.join(TARGETS)}")
+        _need(isinstance(stage["layers"], dict), f"{key}['layers']", stage["layers"],
+              "must be an object {layer name: entry}")
+        for name, entry in stage["layers"].items():
+            _layer(f"{key}['layers'][{name!r}]", name, entry, stage["to"])
+
+
+LAYER_KEYS = {"to": "must be the stage's 'to'", "setting": "must be a positive int (d, r or G)",
+              "permute_in": "must be true or false", "permute_out": "must be true or false"}
+
+
+def _layer(key: str, name: str, entry: Any, to: str) -> None:
+    _need(bool(name), key, name, "must name a layer (a module path such as 'blocks.0.conv')")
+    _need(isinstance(entry, dict) and {"to", "setting"} <= set(entry) <= set(LAYER_KEYS), key, entry,
+          "must be an object with 'to' and 'setting', and optionally 'permute_in', 'permute_out'")
+    for field, rule in LAYER_KEYS.items():
+        if field in entry:
+            v = entry[field]
+            ok = {"to": v == to, "setting": _is_int(v, 1)}.get(field, isinstance(v, bool))
+            _need(ok, f"{key}[{field!r}]", v, rule)
+
+
+TRAIN_SCHEMA: dict[str, tuple[str, Callable[[Any], bool], bool]] = {
+    # key: (rule, check, required)
+    "data": ("must be a data spec (a non-empty str)", lambda v: isinstance(v, str) and bool(v), True),
+    "classes": ("must be a non-empty list of class names (str)",
+                lambda v: isinstance(v, list) and bool(v) and all(isinstance(c, str) for c in v), True),
+    "channels": ("must be a positive int", lambda v: _is_int(v, 1), True),
+    "mean": ("must be a list of numbers", lambda v: isinstance(v, list) and all(map(_is_number, v)), True),
+    "std": ("must be a list of positive numbers",
+            lambda v: isinstance(v, list) and all(_is_number(s) and s > 0 for s in v), True),
+    "eval_crop": ("must be a number in (0, 1]", lambda v: _is_number(v) and 0 < v <= 1, True),
+    "img_size": ("must be a positive int", lambda v: _is_int(v, 1), True),
+    "epoch": ("must be an int >= 0", lambda v: _is_int(v, 0), False),
+    "val_acc": ("must be a number or null", lambda v: v is None or _is_number(v), False),
+}
+
+
+def _train(value: Any, doc: dict[str, Any]) -> None:
+    _need(isinstance(value, dict), "train", value, "must be an object (what sepconv train recorded)")
+    for key in value:
+        _need(key in TRAIN_SCHEMA, f"train[{key!r}]", value[key], f"is not a key of train ({', '.join(TRAIN_SCHEMA)})")
+    for key, (rule, check, required) in TRAIN_SCHEMA.items():
+        if key in value:
+            _need(check(value[key]), f"train[{key!r}]", value[key], rule)
+        else:
+            _need(not required, "train", value, f"lacks {key!r}; it needs {', '.join(TRAIN_SCHEMA)}")
+
+
+def _ema(value: Any, doc: dict[str, Any]) -> None:
+    _need(isinstance(value, bool), "ema", value, "must be true or false")
+
+
+# key -> (check, required); checked in this order (kwargs needs model)
+SCHEMA: dict[str, tuple[Callable[[Any, dict[str, Any]], None], bool]] = {
+    "format": (_format, True),
+    "model": (_model, True),
+    "kwargs": (_kwargs, False),
+    "weights": (_weights, False),
+    PLAN_KEY: (_separation, False),
+    "train": (_train, False),
+    "ema": (_ema, False),
+}
+
+
+def _check_json(key: str, value: Any, objects: bool = True) -> None:
+    try:
+        json_typed(key, value, objects=objects)
+    except (TypeError, ValueError) as err:
+        raise _Invalid("", None, str(err)) from None
+
+
+def _short(value: Any, limit: int = 80) -> str:
+    try:
+        text = repr(value)
+    except RecursionError:
+        return "[[[..."
+    return text if len(text) <= limit else f"{text[:limit - 5]} ...{text[-1]}"
+
+
+# ---- entry points --------------------------------------------------------------------------------
+
+def validate_sidecar(doc: Any, where: str | Path) -> Sidecar:
+    """Check ``doc`` (a parsed sidecar) against :data:`SCHEMA`; ``where`` names it in errors."""
+    try:
+        _need(isinstance(doc, dict), "top level", doc,
+              f"must be a JSON object with the keys {', '.join(k for k, (_, required) in SCHEMA.items() if required)}"
+              f" (and optionally {', '.join(k for k, (_, required) in SCHEMA.items() if not required)})")
+        for key in doc:
+            _need(key in SCHEMA, f"key {key!r}", doc[key], f"is not part of a sepconv sidecar ({', '.join(SCHEMA)})")
+            _check_json(key, doc[key])
+        for key, (check, required) in SCHEMA.items():
+            if key in doc:
+                check(doc[key], doc)
+            else:
+                _need(not required, "top level", doc, f"lacks the key {key!r}: not a sepconv checkpoint sidecar")
+    except _Invalid as bad:
+        what = bad.rule if not bad.key else f"{bad.key}={_short(bad.value)} {bad.rule}"
+        raise ValueError(f"{where}: {what}") from None
+    return Sidecar(Provenance.from_json(doc), doc.get("train"), doc.get("ema", False))
+
+
+def parse_sidecar(text: str, where: str | Path) -> Sidecar:
+    """:func:`validate_sidecar` of the JSON ``text``; invalid or too deeply nested JSON is a ValueError too."""
+    try:
+        doc = json.loads(text)
+    except RecursionError:
+        raise ValueError(f"{where}: nested too deeply to be a sepconv sidecar") from None
+    except ValueError as err:  # JSONDecodeError, and int() refusing thousands of digits
+        raise ValueError(f"{where}: not valid JSON ({err})") from None
+    return validate_sidecar(doc, where)
+
+
+def sidecar_path(checkpoint: str | Path) -> Path:
+    """``model.safetensors`` -> ``model.json``."""
+    return Path(checkpoint).with_suffix(".json")
+
+
+def sidecar_label(checkpoint: str | Path) -> str:
+    """How errors name the sidecar of ``checkpoint``: ``runs/x/model.json (the sidecar of model.safetensors)``."""
+    return f"{sidecar_path(checkpoint)} (the sidecar of {Path(checkpoint).name})"
+
+
+def read_sidecar(checkpoint: str | Path) -> Sidecar:
+    """The validated sidecar beside the sepconv checkpoint ``checkpoint`` (a ``.safetensors`` path)."""
+    path = Path(checkpoint)
+    if not path.is_file():
+        raise ValueError(f"{str(path)!r}: no such file")
+    side = sidecar_path(path)
+    if not side.is_file():
+        raise ValueError(f"{str(path)!r}: no JSON sidecar {side.name} beside it, so not a sepconv checkpoint "
+                         "(sepconv.formats.checkpoint.save_model writes one)")
+    where = sidecar_label(path)
+    try:
+        size = side.stat().st_size
+        if size > MAX_BYTES:
+            raise ValueError(f"{where}: {size} bytes; a sepconv sidecar is at most {MAX_BYTES}")
+        text = side.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as err:
+        raise ValueError(f"{where}: cannot be read as UTF-8 text ({type(err).__name__}: {err})") from None
+    return parse_sidecar(text, where)
