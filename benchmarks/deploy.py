@@ -15,8 +15,9 @@ pause, so that the previous runner's spinning threads go idle, and one untimed c
 all rounds' samples is reported, with the load average before and after, and beside sepconv fp32 / best peer
 the lowest and highest of that ratio within one round (the rounds' spread).
 Ratios are to the best peer. Without a trained checkpoint the weights are random but alive
-(``sepconv.engines.synthetic.lively_weights``: He init, BN statistics of 16 digits images), so the
-logits depend on the input. The int8 agreement with fp32 is measured on 512 held-out digits;
+(``sepconv.engines.synthetic.lively_weights``: He init, BN statistics of 16 digits images): a fresh
+model's identity BatchNorms would make folding and int8 calibration prove nothing, and its eval-mode
+logits are tiny (~1e-9 for MobileNetV2), below any meaningful SQNR. The int8 agreement with fp32 is measured on 512 held-out digits;
 with random weights it is said as such, and the logit SQNR (signal over int8 error) is the
 number that means most. With ``--trained NAME=CHECKPOINT`` (a sepconv checkpoint
 trained on the digits at the model's input size) the accuracy drop is measured too.

@@ -1,7 +1,7 @@
 """Parity of sepconv's Keras weight import at Keras' own input sizes, every covered width.
 
 Builds each ``keras.applications`` model with random weights and BatchNorm statistics (as
-tests/weights/test_weights_keras.py does, at the smaller sizes), saves it with ``save_weights``,
+tests/weights/test_from_keras.py does, at the smaller sizes), saves it with ``save_weights``,
 imports the ``.weights.h5`` file with ``sepconv.weights.create_with_weights`` and prints
 max |difference| of the logits against 1e-4 * max(1, max |logit|). Not part of the test suite.
 
@@ -32,8 +32,8 @@ CASES = [
 
 def helpers():
     """The model builder and comparison of the Keras tests (one definition of the randomisation)."""
-    sys.path.insert(0, str(ROOT / "tests" / "weights"))
-    spec = importlib.util.spec_from_file_location("test_weights_keras", ROOT / "tests/weights/test_weights_keras.py")
+    sys.path.insert(0, str(ROOT / "tests"))  # where the tests' own imports (support.*) resolve
+    spec = importlib.util.spec_from_file_location("test_from_keras", ROOT / "tests/weights/test_from_keras.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module

@@ -5,13 +5,13 @@ two environments (not part of the test suite):
 
 1. ``export DIR`` in an environment with torchvision and timm: builds each covered model, fills
    it with deterministic synthetic weights (BatchNorm statistics far from their defaults, see
-   tests/weights/weights_synth.py), saves the state dict (``.pth`` for torchvision, ``.safetensors``
+   tests/support/weights.py), saves the state dict (``.pth`` for torchvision, ``.safetensors``
    for timm) and the logits of a fixed input, in eval mode.
 2. ``check DIR`` with sepconv: imports every file with ``create_with_weights`` and prints
    max |difference| of the logits against max(1, max |logit|) * 1e-4.
 
 ``fixture FILE`` (step 1's environment) writes the same comparison's reference logits for a
-10-class head at 64 px into a JSON fixture, which tests/weights/test_weights_layouts.py replays.
+10-class head at 64 px into a JSON fixture, which tests/weights/test_layouts.py replays.
 
     python3 -m venv /tmp/tv && /tmp/tv/bin/pip install torch==2.14.1 torchvision==0.29.1 numpy
     /tmp/tv/bin/pip install timm --no-deps && /tmp/tv/bin/pip install pyyaml huggingface_hub safetensors
@@ -41,7 +41,7 @@ CASES = [
 
 
 def synth():
-    spec = importlib.util.spec_from_file_location("weights_synth", ROOT / "tests/weights/weights_synth.py")
+    spec = importlib.util.spec_from_file_location("weights_synth", ROOT / "tests/support/weights.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module

@@ -84,3 +84,52 @@ def test_the_check_catches_an_upward_import(source):
 def test_the_check_allows_downward_and_sibling_imports():
     source = "from .._util.checks import positive_int\nfrom . import fold\nfrom ..layers import Conv2d\n"
     assert violations(source, "sepconv.engines.example") == []
+
+
+def import_graph() -> dict[str, set[str]]:
+    """Module -> the sepconv modules it imports (anywhere in its source)."""
+    graph = {}
+    for path in sorted((SRC / "sepconv").rglob("*.py")):
+        module, is_package = module_name(path)
+        graph[module] = {target for _, target in imports_of(path.read_text(), module, is_package) if target != module}
+    return graph
+
+
+def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """The strongly connected components with more than one module (Tarjan), each sorted."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    found = []
+
+    def visit(v: str) -> None:
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        for w in graph.get(v, ()):
+            if w not in graph:
+                continue
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in stack:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            component = []
+            while not component or component[-1] != v:
+                component.append(stack.pop())
+            if len(component) > 1:
+                found.append(sorted(component))
+
+    for v in sorted(graph):
+        if v not in index:
+            visit(v)
+    return found
+
+
+def test_no_module_imports_itself_back():
+    """Within a package too, imports go one way (no ``ort`` <-> ``onnx_export``, no registry <-> families)."""
+    assert cycles(import_graph()) == []
+
+
+def test_the_cycle_check_finds_a_cycle():
+    assert cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]

@@ -1,5 +1,6 @@
-"""sepconv.resolve: one resolver for every command — the forms of a model reference, weights, run
-directories, the input-shape rule, and the commands agreeing on it (the mobilefacenet:img_size bug)."""
+"""sepconv.resolve: one resolver for every command — the forms of a model reference (registry names
+with arguments, package.module:callable, checkpoints, run directories), weights, errors, and the
+input-shape rule the commands agree on (the mobilefacenet:img_size bug)."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from sepconv import create_model
 from sepconv.cli import main
 from sepconv.formats.checkpoint import save_model
 from sepconv.models.provenance import Provenance
-from sepconv.resolve import Resolved, default_input_shape, resolve_model
+from sepconv.resolve import Resolved, default_input_shape, load_model_spec, resolve_model
 
 SMALL = "mobilenet_v1:width_mult=0.25,num_classes=10"
 TRAIN = {"data": "digits", "classes": [str(i) for i in range(10)], "channels": 3, "mean": [0.5] * 3,
@@ -84,17 +85,6 @@ def test_weights_load_into_the_registry_model_the_spec_names(run_dir):
         resolve_model(path, weights=path)
 
 
-def test_the_commands_name_their_flags(run_dir, tmp_path, capsys):
-    """Library errors name Python arguments; the command line says the flag the user typed."""
-    path = str(run_dir / "model.safetensors")
-    assert main(["export", path, "--weights", path, "--out", str(tmp_path / "m.onnx")]) == 2
-    assert f"--weights='{path}': model='{path}' is a sepconv checkpoint" in capsys.readouterr().err
-    assert main(["profile", SMALL, "--weights-source", "timm"]) == 2
-    assert "--weights-source='timm' needs weights, the file to read" in capsys.readouterr().err
-    assert main(["separate", SMALL, "--input-size", "0", "--no-time"]) == 2
-    assert "--input-size=0 must be a positive integer" in capsys.readouterr().err
-
-
 def test_the_input_shape_rule():
     """img_size, else the registry size; in_chans; other modules: 224 and the first conv's channels."""
     assert default_input_shape(create_model("mobilefacenet")) == (1, 3, 112, 112)
@@ -102,33 +92,70 @@ def test_the_input_shape_rule():
     assert default_input_shape(nn.Sequential(nn.ReLU(), nn.Conv2d(2, 3, 1)), batch=4) == (4, 2, 224, 224)
 
 
-def test_provenance_is_declared_typed_and_survives_a_round_trip(tmp_path):
-    model = create_model("mobilenet_v3_small", features_only=True, out_indices=(1, 2), width_mult=0.5)
-    assert model.provenance == Provenance("mobilenet_v3_small",
-                                          {"features_only": True, "out_indices": [1, 2], "width_mult": 0.5})
-    assert type(model).provenance is None  # declared on the class, set on the instance
-    rebuilt = resolve_model(save_model(model, tmp_path / "m.safetensors")).model
-    assert rebuilt.provenance == model.provenance
-    with pytest.raises(ValueError, match="did not build .*no provenance"):
-        save_model(nn.Conv2d(3, 3, 1), tmp_path / "x.safetensors")
-    with pytest.raises(TypeError, match="it is saved as JSON"):
-        Provenance("mobilenet_v2", {"width_mult": object()})
+def test_registry_name_with_arguments():
+    resolved = resolve_model("mobilenet_v1:width_mult=0.25,num_classes=7")
+    assert resolved.description == "mobilenet_v1:width_mult=0.25,num_classes=7"
+    assert resolved.input_shape == (1, 3, 224, 224) and resolved.checkpoint is None
+    assert resolved.model(torch.zeros(1, 3, 64, 64)).shape == (1, 7)
+    assert resolved.model.provenance == Provenance("mobilenet_v1", {"width_mult": 0.25, "num_classes": 7})
 
 
-def test_export_and_profile_take_the_same_spec(tmp_path, capsys, monkeypatch):
-    """``export`` and ``profile`` resolve through the same function as ``separate``."""
-    from sepconv import resolve
+def test_user_callable_found_from_the_current_directory(tmp_path, monkeypatch):
+    package = tmp_path / "mynets"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    (package / "tiny.py").write_text(
+        "from torch import nn\n"
+        "def build():\n    return nn.Sequential(nn.Conv2d(3, 5, 3), nn.ReLU())\n"
+        "class Net(nn.Conv2d):\n    def __init__(self):\n        super().__init__(3, 2, 1)\n"
+        "NOT_A_MODEL = 3\n"
+    )
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.syspath_prepend(str(tmp_path))  # restored after the test, whatever the resolver adds
+    resolved = resolve_model("mynets.tiny:build")
+    assert resolved.description == "mynets.tiny:build" and isinstance(resolved.model[0], nn.Conv2d)
+    assert resolved.input_shape == (1, 3, 224, 224) and not hasattr(resolved.model, "provenance")
+    assert isinstance(resolve_model("mynets.tiny:Net").model, nn.Conv2d)
+    with pytest.raises(ValueError, match="NOT_A_MODEL.*not a callable"):
+        resolve_model("mynets.tiny:NOT_A_MODEL")
+    with pytest.raises(ValueError, match="has no attribute 'missing'"):
+        resolve_model("mynets.tiny:missing")
+    with pytest.raises(ValueError, match="weights load into a registered model"):
+        resolve_model("mynets.tiny:build", weights="w.safetensors")
 
-    seen = []
-    real = resolve.resolve_model
 
-    def spy(*args, **kwargs):
-        seen.append(args[0])
-        raise ValueError("stop here")
+def test_checkpoint(tmp_path):
+    model = create_model("mobilenet_v2", width_mult=0.35, num_classes=3)
+    path = save_model(model, tmp_path / "net.safetensors")
+    resolved = resolve_model(str(path))
+    assert resolved.description == f"mobilenet_v2 from {path}" and resolved.checkpoint == path
+    assert resolved.sidecar.provenance == model.provenance == resolved.model.provenance
+    for (name, a), (_, b) in zip(model.state_dict().items(), resolved.model.state_dict().items()):
+        assert torch.equal(a, b), name
 
-    monkeypatch.setattr(resolve, "resolve_model", spy)
-    for argv in (["export", "mobilefacenet:img_size=96", "--out", str(tmp_path / "m.onnx")],
-                 ["bench", "mobilefacenet:img_size=96"], ["profile", "mobilefacenet:img_size=96"],
-                 ["separate", "mobilefacenet:img_size=96"]):
-        assert main(argv) == 2 and "stop here" in capsys.readouterr().err
-    assert seen == ["mobilefacenet:img_size=96"] * 4 and real is not spy
+
+def test_load_model_spec_is_a_deprecated_alias():
+    with pytest.warns(DeprecationWarning, match="use resolve_model"):
+        model, what = load_model_spec("mobilenet_v1:width_mult=0.25,num_classes=7")
+    assert what == "mobilenet_v1:width_mult=0.25,num_classes=7" and model.provenance.kwargs["num_classes"] == 7
+
+
+@pytest.mark.parametrize("spec, message", [
+    ("resnet50", "is not one of: a registered name .*package.module:callable.*\\.safetensors.*run directory"),
+    ("", "must be one of"),
+    ("mobilenet_v1:depth=3", "unknown argument"),
+    ("no_such_package_xyz.mod:build", "cannot import 'no_such_package_xyz.mod'"),
+    ("collections:OrderedDict", "returned a OrderedDict, not an nn.Module"),
+    ("missing/net.safetensors", "no such file"),
+])
+def test_bad_specs_are_value_errors(spec, message):
+    with pytest.raises(ValueError, match=message):
+        resolve_model(spec)
+
+
+def test_default_input_shape():
+    assert default_input_shape(create_model("xception", num_classes=10), batch=2) == (2, 3, 299, 299)
+    assert default_input_shape(create_model("mobilenet_v2", in_chans=1)) == (1, 1, 224, 224)
+    assert default_input_shape(create_model("mobilefacenet", img_size=96)) == (1, 3, 96, 96)
+    assert default_input_shape(nn.Sequential(nn.Linear(3, 3))) == (1, 3, 224, 224)
+    assert default_input_shape(nn.Sequential(nn.Conv2d(5, 3, 1))) == (1, 5, 224, 224)

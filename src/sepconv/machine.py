@@ -35,8 +35,7 @@ from ._util.io import atomic_write_text
 from ._util.runtime import cores, cpu_name, is_busy, load_average, threads_set_to
 from ._util.timing import measure
 
-__all__ = ["GEMM_SIZES", "STREAM_BYTES", "Machine", "cache_path", "cpu_name", "cores", "is_busy", "load_average",
-           "machine_profile", "measure_machine", "threads_set_to"]
+__all__ = ["GEMM_SIZES", "STREAM_BYTES", "Machine", "cache_path", "machine_profile", "measure_machine"]
 
 GEMM_SIZES = (1024, 2048)  # square fp32 torch.mm; 1024 already reaches the BLAS peak on small CPUs
 STREAM_BYTES = 64 * 2**20  # per operand of torch.add(a, b, out=c): 192 MiB touched, far beyond caches

@@ -135,24 +135,3 @@ def test_v3_rounding_conventions_agree_at_width_one():
     b = create_model("mobilenet_v3_large", rounding="torchvision")
     assert params(a) == params(b)
     assert params(create_model("mobilenet_v3_large", width_mult=0.75, rounding="torchvision")) == 3_377_576
-
-
-def test_models_command_json_shows_paper_difference(capsys):
-    import json
-
-    from sepconv.cli import main
-
-    assert main(["models", "mobilenet_v3_small", "mobilenet_v1:conv=standard", "--json"]) == 0
-    rows = {r["model"]: r for r in json.loads(capsys.readouterr().out)}
-    small = rows["mobilenet_v3_small"]
-    assert small["params"] == 2_542_856 and small["macs"] == 56_510_400
-    assert small["paper_macs"] == 56e6 and small["macs_diff_pct"] == 0.91
-    assert rows["mobilenet_v1:conv=standard"]["paper_macs"] == 4866e6
-
-
-def test_models_command_bad_name_exits_2(capsys):
-    from sepconv.cli import main
-
-    assert main(["models", "mobilenet_v9"]) == 2
-    err = capsys.readouterr().err
-    assert err.count("\n") == 1 and "mobilenet_v9" in err and "Traceback" not in err

@@ -8,8 +8,6 @@ import re
 from pathlib import Path
 
 import pytest
-import torch
-from torch import nn
 
 from sepconv.cost import analyze
 from sepconv.profile import SCHEMA_VERSION, profile_model, to_dict
@@ -95,12 +93,6 @@ def test_tables_and_json_file(doc, tmp_path):
     path = tmp_path / "out" / "profile.json"
     write_json(doc, path)
     assert json.loads(path.read_text()) == doc
-
-
-def test_profile_model_restores_threads(small_net, machine):
-    before = torch.get_num_threads()
-    profile_model(small_net, (1, 3, 16, 16), threads=1, repeats=1, warmup=0, machine=machine)
-    assert torch.get_num_threads() == before
 
 
 def test_written_keys_are_the_schema(doc):
@@ -196,13 +188,3 @@ def test_ratio_warning_is_printed_and_on_the_page(doc):
     print_report(with_ratio(doc, 1.0), console)
     assert "warning:" not in console.export_text()
     assert 'class="warn"' not in render_html(with_ratio(doc, 1.0), charts=False)
-
-
-def test_backends_are_timed_at_batch_1_always(machine):
-    """--input 4x... --batch 8 times batch 1 (the issue's latency), the input's 4 and 8."""
-    tiny = nn.Sequential(nn.Conv2d(3, 4, 3), nn.ReLU()).eval()
-    profile = profile_model(tiny, (4, 3, 8, 8), backends=["eager", "channels_last"], batch=8, threads=1,
-                            repeats=1, warmup=0, budget_s=None, machine=machine)
-    assert [(r.backend, r.batch) for r in profile.backends] == [
-        ("eager", 1), ("eager", 4), ("eager", 8), ("channels_last", 1), ("channels_last", 4), ("channels_last", 8)]
-    assert all(r.status == "ok" for r in profile.backends)

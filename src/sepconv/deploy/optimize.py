@@ -24,8 +24,17 @@ from torch import nn
 
 from .._util.checks import ArgumentError, non_negative_int, positive_int
 from .._util.runtime import cores, eval_mode, threads_set_to
-from ..engines.runner import (FP32_BACKENDS, BackendResult, Runner, canonical, largest_difference, prepare,
-                              results_table, time_runner, with_speedups)
+from ..engines.runner import (
+    FP32_BACKENDS,
+    BackendResult,
+    Runner,
+    canonical,
+    largest_difference,
+    prepare,
+    results_table,
+    time_runner,
+    with_speedups,
+)
 
 __all__ = ["Compiled", "optimize"]
 

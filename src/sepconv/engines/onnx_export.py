@@ -30,6 +30,7 @@ from .._util.io import atomic_write
 from .._util.runtime import eval_mode
 from .fold import fold_bn, remaining_norms
 from .graph import clean
+from .ort_options import session_options
 from .shapes import example_input
 
 DEFAULT_OPSET = 17
@@ -149,8 +150,6 @@ def to_onnx(model: nn.Module, input_shape: Sequence[int] | None = None, dynamic_
 def max_abs_diff(proto: onnx.ModelProto, model: nn.Module, x: torch.Tensor) -> float:
     """Largest absolute difference between ONNX Runtime on ``proto`` and PyTorch on ``model``."""
     import onnxruntime as ort
-
-    from .ort import session_options
 
     sess = ort.InferenceSession(proto.SerializeToString(), session_options(), providers=["CPUExecutionProvider"])
     got = sess.run(None, {sess.get_inputs()[0].name: x.numpy()})[0]

@@ -19,30 +19,8 @@ import onnx
 import torch
 from torch import nn
 
-from .._util.checks import positive_int
-from .._util.runtime import cores
-
-LEVELS = ("disable", "basic", "extended", "all")
-
-
-def session_options(threads: int | None = None, optimization: str = "all"):  # noqa: ANN201 - ort type
-    """``onnxruntime.SessionOptions``: ``optimization`` level, ``threads`` intra-op threads, sequential."""
-    import onnxruntime as ort
-
-    if optimization not in LEVELS:
-        raise ValueError(f"optimization={optimization!r} must be one of {', '.join(LEVELS)}")
-    so = ort.SessionOptions()
-    so.graph_optimization_level = {
-        "disable": ort.GraphOptimizationLevel.ORT_DISABLE_ALL,
-        "basic": ort.GraphOptimizationLevel.ORT_ENABLE_BASIC,
-        "extended": ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED,
-        "all": ort.GraphOptimizationLevel.ORT_ENABLE_ALL,
-    }[optimization]
-    so.intra_op_num_threads = cores() if threads is None else positive_int("threads", threads)
-    so.inter_op_num_threads = 1
-    so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-    so.log_severity_level = 3  # errors only
-    return so
+from .onnx_export import to_onnx
+from .ort_options import session_options
 
 
 class OrtRunner:
@@ -84,8 +62,6 @@ def _model_bytes(model: nn.Module | onnx.ModelProto | str | Path | bytes, input_
             raise ValueError(f"model={str(model)!r}: no such ONNX file")
         return path.read_bytes()
     if isinstance(model, nn.Module):
-        from .onnx_export import to_onnx
-
         return to_onnx(model, input_shape).proto.SerializeToString()
     raise ValueError(f"model={type(model).__name__} must be an nn.Module, an onnx.ModelProto or an .onnx path")
 

@@ -93,6 +93,13 @@ def load_with_sidecar(path: str | Path, name: str | None = None, **overrides: An
 
 def load_state_dict_exact(model: nn.Module, state: dict[str, torch.Tensor], where: str) -> None:
     """Load ``state`` strictly; on any mismatch raise one ValueError listing names, touching nothing."""
+    check_state_dict(model, state, where)
+    model.load_state_dict(state, strict=True)
+
+
+def check_state_dict(model: nn.Module, state: dict[str, torch.Tensor], where: str) -> None:
+    """Raise one ValueError listing every missing, unexpected and mis-shaped tensor of ``state`` for
+    ``model`` (checked only: nothing is loaded)."""
     own = model.state_dict()
     missing = [k for k in own if k not in state]
     unexpected = [k for k in state if k not in own]
@@ -104,4 +111,3 @@ def load_state_dict_exact(model: nn.Module, state: dict[str, torch.Tensor], wher
             problems.append(f"{len(items)} {label}: {', '.join(items[:5])}{' ...' if len(items) > 5 else ''}")
     if problems:
         raise ValueError(f"{where}: weights do not fit the model ({'; '.join(problems)})")
-    model.load_state_dict(state, strict=True)

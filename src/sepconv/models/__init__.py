@@ -1,5 +1,12 @@
-"""The model zoo: one module per family, one registry."""
+"""The model zoo: one module per family, one registry.
 
+Each family module registers its builders with :func:`register_model` when it is imported; this
+package imports every family after the registry, so the registry never imports a family (a new
+family is a module here and one name in the import below).
+"""
+
+from . import mobilefacenet, mobilenet_v1, mobilenet_v2, mobilenet_v3, vgg, xception  # registers every family
+from .provenance import Provenance
 from .registry import (
     ModelEntry,
     PaperFigures,
@@ -11,5 +18,6 @@ from .registry import (
     register_model,
 )
 
-__all__ = ["ModelEntry", "PaperFigures", "create_model", "list_models", "model_entry", "paper_figures", "parse_spec",
-           "register_model"]
+__all__ = ["ModelEntry", "PaperFigures", "Provenance", "create_model", "list_models", "model_entry", "paper_figures",
+           "parse_spec", "register_model", "mobilefacenet", "mobilenet_v1", "mobilenet_v2", "mobilenet_v3", "vgg",
+           "xception"]

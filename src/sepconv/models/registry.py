@@ -68,12 +68,10 @@ def register_model(
 
 def list_models() -> list[str]:
     """Every registered model name, sorted."""
-    _load_families()
     return sorted(_REGISTRY)
 
 
 def model_entry(name: str) -> ModelEntry:
-    _load_families()
     if name not in _REGISTRY:
         close = difflib.get_close_matches(str(name), list(_REGISTRY), n=3)
         hint = f"; did you mean {', '.join(close)}?" if close else f"; known: {', '.join(sorted(_REGISTRY))}"
@@ -192,8 +190,3 @@ def _split_items(text: str) -> list[str]:
             items.append(text[start:i])
             start = i + 1
     return items + [text[start:]]
-
-
-def _load_families() -> None:
-    # Importing the families registers them; done lazily so that the registry has no import cycle.
-    from . import _families  # noqa: F401

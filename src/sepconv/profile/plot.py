@@ -24,7 +24,7 @@ from typing import Any
 from .._util.figures import new_figure, png_bytes
 from .._util.io import atomic_write
 
-__all__ = ["KIND_COLORS", "figure", "new_figure", "png_bytes", "require_matplotlib", "save_plot"]
+__all__ = ["KIND_COLORS", "figure", "save_plot"]
 
 # One colour per cost-model kind (matplotlib's tab10), the same in every chart.
 KIND_COLORS = {

@@ -54,7 +54,7 @@ from ..machine import REMEASURE, Machine
 from .profiler import Profile
 
 __all__ = ["RATIO_RANGE", "SCHEMA", "SCHEMA_VERSION", "machine_dict", "print_report", "ratio_warning",
-           "stdout_console", "tables", "to_dict", "write_json"]
+           "tables", "to_dict", "write_json"]
 
 SCHEMA_VERSION = 2
 # The keys of every object :func:`to_dict` writes, in README's order ("JSON schema"); the tests check

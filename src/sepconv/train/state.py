@@ -39,7 +39,7 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from .._util.io import atomic_write, atomic_write_text
-from ..formats.checkpoint import load_state_dict_exact, save_model
+from ..formats.checkpoint import check_state_dict, save_model
 
 __all__ = ["STATE_FILE", "load_checkpoint", "prune", "read_state", "rng_state", "save_checkpoint", "set_rng_state"]
 
@@ -214,11 +214,14 @@ def load_checkpoint(out: str | Path, state: dict[str, Any], *, model: nn.Module,
         if "ema" not in state["files"]:
             raise ValueError(f"{out / STATE_FILE}: the run was trained without --ema; resume it without --ema")
         ema_weights = _load_tensors(out / state["files"]["ema"])
-    load_state_dict_exact(model, weights, str(out / state["files"]["model"]))
+    check_state_dict(model, weights, str(out / state["files"]["model"]))
     if ema is not None:
-        load_state_dict_exact(ema, ema_weights, str(out / state["files"]["ema"]))
-    try:
+        check_state_dict(ema, ema_weights, str(out / state["files"]["ema"]))
+    try:  # torch checks the optimizer's state as it loads it: first, so that a misfit changes nothing
         optimizer.load_state_dict(join_optimizer_state(optim, state["optimizer"]))
     except (ValueError, KeyError) as err:
         raise ValueError(f"{out / state['files']['optim']}: does not fit the optimizer ({err})") from None
+    model.load_state_dict(weights, strict=True)  # checked above: cannot fail half-way
+    if ema is not None:
+        ema.load_state_dict(ema_weights, strict=True)
     set_rng_state(state["rng"])

@@ -1,0 +1,189 @@
+"""``sepconv profile`` end to end: outputs, the default run, and one-line errors with exit code 2."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+
+import pytest
+from rich.console import Console
+
+from sepconv import cli
+from sepconv import resolve as spec
+from sepconv.cli import profile as command
+from sepconv.cost import analyze
+from sepconv.machine import cache_path
+from sepconv.profile.report import machine_dict
+from sepconv.resolve import resolve_model
+
+SMALL = "mobilenet_v2:width_mult=0.35,num_classes=10"
+
+
+def run_cli(capsys, *argv: str) -> tuple[int, str, str]:
+    code = cli.main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+@pytest.fixture
+def cached_machine(machine):
+    """The fixture machine in the cache for 1 thread, so no micro-benchmark runs."""
+    path = cache_path(1)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(machine.to_dict()))
+    return machine
+
+
+def test_outputs(capsys, tmp_path, cached_machine):
+    out_json, out_png, out_html = tmp_path / "p.json", tmp_path / "p.png", tmp_path / "p.html"
+    code, out, err = run_cli(capsys, "profile", SMALL, "--input", "1x3x64x64", "--batch", "2", "--threads", "1",
+                             "--repeats", "3", "--warmup", "0", "--backend", "channels_last",
+                             "--json", str(out_json), "--plot", str(out_png), "--html", str(out_html))
+    assert code == 0, err
+    for title in ("Per layer", "By kind: share of MACs against share of time", "Whole model per backend",
+                  "peak 100.0 GFLOP/s", "sepconv profile --machine-only --remeasure --threads 1"):
+        assert title in out
+    assert f"wrote {out_json}" in err and "machine measured" not in err
+    doc = json.loads(out_json.read_text())
+    model = resolve_model(SMALL).model
+    cost = analyze(model, (1, 3, 64, 64))
+    assert doc["model"]["macs"] == cost.macs and doc["model"]["spec"] == SMALL
+    assert [r["macs"] for r in doc["layers"]] == [r.macs for r in cost.layers]
+    assert [(r["backend"], r["batch"]) for r in doc["backends"]] == [
+        ("eager", 1), ("eager", 2), ("channels_last", 1), ("channels_last", 2)]
+    assert out_png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    page = out_html.read_text()
+    assert "data:image/png;base64," in page and "By kind" in page and "blocks.1.dw.conv" in page
+
+
+def test_json_to_stdout(capsys, cached_machine):
+    code, out, err = run_cli(capsys, "profile", SMALL, "--input", "1x3x32x32", "--batch", "1", "--threads", "1",
+                             "--repeats", "2", "--warmup", "0", "--json", "-")
+    assert code == 0, err
+    doc = json.loads(out)
+    assert doc["schema_version"] == 2 and doc["input_shape"] == [1, 3, 32, 32]
+    assert [r["batch"] for r in doc["backends"]] == [1]
+
+
+def test_remeasure_measures_and_caches(capsys, monkeypatch, cached_machine):
+    from sepconv import machine as machine_mod
+
+    calls = []
+    monkeypatch.setattr(machine_mod, "measure_machine", lambda threads: calls.append(threads) or cached_machine)
+    code, _, err = run_cli(capsys, "profile", SMALL, "--input", "1x3x32x32", "--batch", "1", "--threads", "1",
+                           "--repeats", "1", "--warmup", "0", "--remeasure")
+    assert code == 0 and calls == [1]
+    assert f"machine measured and cached in {cache_path(1)}" in err
+
+
+def test_machine_only_measures_the_ceilings_and_nothing_else(capsys, monkeypatch, cached_machine):
+    """README's re-measure command (the JSON's remeasure_command) measures the machine alone."""
+    from sepconv import machine as machine_mod
+    from sepconv.profile import profiler
+
+    calls = []
+    monkeypatch.setattr(machine_mod, "measure_machine", lambda threads: calls.append(threads) or cached_machine)
+    monkeypatch.setattr(spec, "resolve_model", lambda *a, **k: pytest.fail("--machine-only loaded a model"))
+    monkeypatch.setattr(profiler, "profile_model", lambda *a, **k: pytest.fail("--machine-only profiled"))
+    code, out, err = run_cli(capsys, "profile", "--machine-only", "--threads", "1")
+    assert code == 0 and calls == [] and "machine measured" not in err  # the cache is shown
+    assert out.startswith("Machine: test CPU, 1 threads") and "Per layer" not in out
+    command = machine_dict(cached_machine)["remeasure_command"]
+    code, out, err = run_cli(capsys, *command.split()[1:])
+    assert code == 0 and calls == [1] and f"machine measured and cached in {cache_path(1)}" in err
+    assert f"(re-measure: {command})" in out
+
+
+@pytest.mark.parametrize("argv", [["--json", "m.json"], ["--plot", "m.png"], ["mobilenet_v1"],
+                                  ["--input", "1x3x32x32"]])
+def test_machine_only_refuses_what_needs_a_profile(capsys, cached_machine, argv):
+    code, out, err = run_cli(capsys, "profile", "--machine-only", *argv)
+    assert code == 2 and out == "" and err.count("\n") == 1 and "--machine-only measures the machine alone" in err
+
+
+@pytest.mark.parametrize("option, path", [("--plot", "p.png"), ("--html", "p.html")])
+def test_charts_without_matplotlib_fail_before_measuring(capsys, monkeypatch, cached_machine, option, path):
+    from sepconv.profile import profiler
+
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # import matplotlib raises ImportError
+    monkeypatch.setattr(profiler, "profile_model", lambda *a, **k: pytest.fail("measured before refusing"))
+    code, out, err = run_cli(capsys, "profile", SMALL, option, path)
+    assert code == 2 and out == ""
+    assert err == f"sepconv: error: {option[2:]}={path!r} needs matplotlib: pip install 'sepconv[plot]'\n"
+
+
+def test_progress_bar_shows_every_stage_and_its_total(capsys, monkeypatch, cached_machine):
+    """The bar, drawn on a terminal: every stage's label, and each counted stage at its total
+    (3 rounds of layers; 2 backends x batches 1 and 2 of the whole model)."""
+
+    screen = io.StringIO()
+    console = Console(file=screen, force_terminal=True, width=160, color_system=None)
+    monkeypatch.setattr(command, "stderr_console", lambda: console)
+    code, _, _ = run_cli(capsys, "profile", SMALL, "--input", "1x3x32x32", "--batch", "2", "--threads", "1",
+                         "--repeats", "3", "--warmup", "0", "--budget", "0", "--backend", "channels_last")
+    assert code == 0
+    drawn = screen.getvalue()
+    for label in ("loading the model", "the machine's peak GFLOP/s and GB/s (1 threads)", "timing each layer",
+                  "timing the whole model"):
+        assert label in drawn, label
+    assert re.search(r"timing each layer\s.*\b3/3\b", drawn)
+    assert re.search(r"timing the whole model\s.*\b4/4\b", drawn)
+
+
+def test_progress_is_silent_off_a_terminal():
+    from sepconv.cli.profile import _progress
+
+    screen = io.StringIO()
+    with _progress(Console(file=screen, force_terminal=False)) as step:
+        advance = step("timing each layer", 2)
+        advance()
+        advance()
+    assert screen.getvalue() == ""
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["no_such_model"], "model='no_such_model' is not one of"),
+    (["mobilenet_v2:alpha=2"], "unknown argument"),
+    (["--input", "1x3xbig"], "input='1x3xbig' must be positive integers joined by 'x'"),
+    (["--input", "1x1x64x64"], "expected 3 input channels, got 1"),
+    (["--input", "3x224x224"], "input must be 4-D"),
+    (["--backend", "tensorrt"], "backend='tensorrt' must be 'all' or a comma-separated list"),
+    (["--threads", "0"], "threads=0 must be a positive integer"),
+    (["--batch", "-1"], "batch=-1 must be a positive integer"),
+    (["--plot", "chart.svg"], "plot='chart.svg' must end in .png"),
+    (["--html", "page.txt"], "html='page.txt' must end in .html"),
+])
+def test_bad_arguments_give_one_line_and_exit_2(capsys, cached_machine, argv, message):
+    code, out, err = run_cli(capsys, "profile", *argv)
+    assert code == 2 and out == ""
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("sepconv: error: ") and message in lines[0], err
+
+
+def test_default_command_runs_under_a_minute(tmp_path):
+    """The issue's check: `sepconv profile` with no arguments (mobilenet_v2, 224 px, eager, the
+    machine measured on first use) finishes in under a minute on a 2-core machine.
+
+    Only an idle machine can show that: with more runnable processes than cores every timed call
+    waits its turn (two torch threads on two busy cores run some 20x slower). So a run over a
+    minute fails only if the load average stayed below the core count; otherwise it is skipped,
+    saying so, after the run itself has been checked.
+    """
+    env = {**os.environ, "SEPCONV_CACHE": str(tmp_path / "cache")}
+    start = time.perf_counter()
+    done = subprocess.run([sys.executable, "-m", "sepconv", "profile"], capture_output=True, text=True, env=env,
+                          timeout=600)
+    elapsed = time.perf_counter() - start
+    assert done.returncode == 0, done.stderr
+    assert "By kind" in done.stdout and "mobilenet_v2" in done.stdout and "machine measured" in done.stderr
+    if elapsed >= 60:
+        load, cores = os.getloadavg()[0], len(os.sched_getaffinity(0))
+        if load > cores:
+            pytest.skip(f"sepconv profile took {elapsed:.0f} s on a busy machine (load {load:.1f} on {cores} "
+                        "cores); the under-a-minute check needs an idle one")
+    assert elapsed < 60, f"sepconv profile took {elapsed:.0f} s"
