@@ -8,6 +8,7 @@ import json
 
 import pytest
 import torch
+from support.cli import TRAIN, make_run_dir
 from torch import nn
 
 from sepconv import create_model
@@ -17,17 +18,11 @@ from sepconv.models.provenance import Provenance
 from sepconv.resolve import Resolved, default_input_shape, load_model_spec, resolve_model
 
 SMALL = "mobilenet_v1:width_mult=0.25,num_classes=10"
-TRAIN = {"data": "digits", "classes": [str(i) for i in range(10)], "channels": 3, "mean": [0.5] * 3,
-         "std": [0.25] * 3, "eval_crop": 1.0, "img_size": 32, "epoch": 1, "val_acc": 0.5}
 
 
 @pytest.fixture
 def run_dir(tmp_path):
-    """A run directory as ``sepconv train`` leaves it: model.safetensors (+ sidecar with ``train``)."""
-    run = tmp_path / "run"
-    save_model(create_model("mobilenet_v1", width_mult=0.25, num_classes=10), run / "model.safetensors",
-               extra={"train": TRAIN})
-    return run
+    return make_run_dir(tmp_path)
 
 
 def test_mobilefacenet_img_size_is_the_input_size_for_every_command(capsys):

@@ -9,18 +9,7 @@ from fractions import Fraction
 
 import pytest
 import torch
-
-from sepconv import cli
-
-
-def run_cli(capsys, *argv: str) -> tuple[int, str, str]:
-    code = cli.main(list(argv))
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
-def forms_by_name(document: dict) -> dict[str, dict]:
-    return {row["form"]: row for row in document["forms"]}
+from support.cli import forms_by_name, run_cli
 
 
 def test_default_example_json(capsys):

@@ -9,19 +9,10 @@ import sys
 from pathlib import Path
 
 import pytest
+from support.cli import forms_by_name, run_cli
 
 import sepconv
 from sepconv import cli
-
-
-def run_cli(capsys, *argv: str) -> tuple[int, str, str]:
-    code = cli.main(list(argv))
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
-def forms_by_name(document: dict) -> dict[str, dict]:
-    return {row["form"]: row for row in document["forms"]}
 
 
 def test_debug_shows_the_exception(monkeypatch):

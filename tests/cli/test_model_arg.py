@@ -7,24 +7,17 @@ import argparse
 import doctest
 
 import pytest
+from support.cli import make_run_dir
 
-from sepconv import create_model
 from sepconv.cli import main, model_arg
 from sepconv.cli.model_arg import add_model_arguments, resolve_args
-from sepconv.formats.checkpoint import save_model
 
 SMALL = "mobilenet_v1:width_mult=0.25,num_classes=10"
-TRAIN = {"data": "digits", "classes": [str(i) for i in range(10)], "channels": 3, "mean": [0.5] * 3,
-         "std": [0.25] * 3, "eval_crop": 1.0, "img_size": 32, "epoch": 1, "val_acc": 0.5}
 
 
 @pytest.fixture
 def run_dir(tmp_path):
-    """A run directory as ``sepconv train`` leaves it: model.safetensors (+ sidecar with ``train``)."""
-    run = tmp_path / "run"
-    save_model(create_model("mobilenet_v1", width_mult=0.25, num_classes=10), run / "model.safetensors",
-               extra={"train": TRAIN})
-    return run
+    return make_run_dir(tmp_path)
 
 
 def test_the_commands_name_their_flags(run_dir, tmp_path, capsys):

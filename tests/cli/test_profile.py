@@ -12,8 +12,8 @@ import time
 
 import pytest
 from rich.console import Console
+from support.cli import run_cli
 
-from sepconv import cli
 from sepconv import resolve as spec
 from sepconv.cli import profile as command
 from sepconv.cost import analyze
@@ -22,12 +22,6 @@ from sepconv.profile.report import machine_dict
 from sepconv.resolve import resolve_model
 
 SMALL = "mobilenet_v2:width_mult=0.35,num_classes=10"
-
-
-def run_cli(capsys, *argv: str) -> tuple[int, str, str]:
-    code = cli.main(list(argv))
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 @pytest.fixture

@@ -9,6 +9,7 @@ import shutil
 
 import pytest
 import torch
+from support.cli import TRAIN
 
 from sepconv import create_model
 from sepconv.cli import main
@@ -17,8 +18,6 @@ from sepconv.formats.sidecar import SCHEMA, read_sidecar, validate_sidecar
 from sepconv.separation import separate
 
 KWARGS = {"width_mult": 0.25, "num_classes": 10, "conv": "standard"}
-TRAIN = {"data": "digits", "classes": [str(i) for i in range(10)], "channels": 3, "mean": [0.5] * 3,
-         "std": [0.25] * 3, "eval_crop": 1.0, "img_size": 32, "epoch": 1, "val_acc": 0.5}
 GOOD = {"format": "sepconv", "model": "mobilenet_v1", "kwargs": KWARGS, "train": TRAIN}
 STAGE = {"to": "grouped", "layers": {"blocks.0.conv": {"to": "grouped", "setting": 2, "permute_in": True,
                                                         "permute_out": False}}}
