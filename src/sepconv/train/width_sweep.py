@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from contextlib import nullcontext
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -30,6 +31,7 @@ import torch
 
 from .._util.checks import ArgumentError
 from .._util.io import atomic_write, atomic_write_text
+from .._util.runtime import threads_set_to
 from .._util.timing import time_module
 from ..cost import analyze
 from ..resolve import resolve_model
@@ -79,15 +81,17 @@ def sweep(config: TrainConfig, widths: Sequence[float], out: str | Path, *, repe
         points.append({"width_mult": w, "val_acc": summary.get("val_acc"), "ema_val_acc": summary.get("ema_val_acc"),
                        "train_seconds": sum(r["seconds"] for r in _history(run.out)),
                        "checkpoint": str(Path(run.out) / "model.safetensors")})
-    threads = torch.get_num_threads()
-    for p in points:  # counted and timed after all training, one model after another
-        resolved = resolve_model(p["checkpoint"])
-        model = resolved.model.eval()
-        shape = resolved.shape(input_size=resolved.sidecar.train["img_size"])  # the size it was trained at
-        report = analyze(model, shape)
-        timing = time_module(model, torch.randn(shape), repeats=repeats, warmup=warmup)
-        p.update({"params": report.params, "macs": report.macs, "latency_ms": timing.median_ms,
-                  "latency_p90_ms": timing.p90_ms, "input_shape": list(shape)})
+    # counted and timed after all training, one model after another, on the threads training used
+    with threads_set_to(config.threads) if config.threads is not None else nullcontext():
+        threads = torch.get_num_threads()
+        for p in points:
+            resolved = resolve_model(p["checkpoint"])
+            model = resolved.model.eval()
+            shape = resolved.shape(input_size=resolved.sidecar.train["img_size"])  # the size it was trained at
+            report = analyze(model, shape)
+            timing = time_module(model, torch.randn(shape), repeats=repeats, warmup=warmup)
+            p.update({"params": report.params, "macs": report.macs, "latency_ms": timing.median_ms,
+                      "latency_p90_ms": timing.p90_ms, "input_shape": list(shape)})
     doc = {"model": config.model, "model_kwargs": config.model_kwargs, "data": config.data, "epochs": config.epochs,
            "threads": threads, "latency": f"batch 1, median of {repeats} after {warmup} warm-up, eval mode",
            "points": points}
