@@ -7,7 +7,9 @@ threads. Epochs alternate (plain, sepconv, plain, sepconv, ...) so that both see
 load; the median images/s over the timed epochs (after one warm-up epoch each) is reported, per
 wall-clock second and per CPU-second of this process (steadier on a shared machine), and the ratios.
 
-What differs is the loop itself: the plain loop is the textbook one (a ``DataLoader`` with
+Both run in fp32 without torch.compile (sepconv's automatic speed settings are pinned off here;
+``benchmarks/train_speed.py`` measures those), NCHW unless ``--channels-last``. What differs is the
+loop itself: the plain loop is the textbook one (a ``DataLoader`` with
 ``shuffle=True`` over a ``TensorDataset`` of preprocessed images, ``loss.item()`` every step);
 sepconv's (:meth:`sepconv.train.Trainer.train_epoch`) gathers each batch in one indexing op,
 augments it on the fly (random resized crop + normalisation as one ``grid_sample``: work the
@@ -58,6 +60,29 @@ def plain_epoch(model, loader, optimizer, scheduler, channels_last: bool) -> int
     return seen
 
 
+def plain_setup(trainer: Trainer, optimizer_name: str = "adamw", channels_last: bool = False,
+                epochs: int | None = None):  # noqa: ANN201
+    """The textbook loop's (model, loader, optimizer, scheduler) for the same model, initial
+    weights, data, batch size, lr and weight decay as ``trainer``, fp32."""
+    config = trainer.config
+    model = create_model(config.model, **trainer.model.provenance.kwargs)
+    model.load_state_dict(trainer.model.state_dict())  # the same initial weights
+    if channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    data = trainer.data.train
+    images = trainer.aug.eval(data.images).contiguous()  # preprocessed once: resized and normalised
+    loader = DataLoader(TensorDataset(images, data.labels), batch_size=config.batch_size, shuffle=True,
+                        drop_last=True)
+    if optimizer_name == "sgd":
+        optimizer = torch.optim.SGD(model.parameters(), lr=config.lr, momentum=0.9, nesterov=True,
+                                    weight_decay=config.weight_decay)
+    else:
+        optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    steps = len(loader) * (epochs or config.epochs)
+    scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=steps)
+    return model, loader, optimizer, scheduler
+
+
 def sepconv_epoch(trainer: Trainer, epoch: int) -> int:
     """One epoch of sepconv's loop; returns the number of images."""
     trainer.train_epoch(epoch)
@@ -79,23 +104,10 @@ def main() -> None:
     name, kwargs = parse_spec(args.model)
     epochs = args.epochs + 1
     config = TrainConfig(name, kwargs, data="digits", img_size=args.img_size, batch_size=args.batch_size,
-                         epochs=epochs, optimizer=args.optimizer, channels_last=args.channels_last, progress=False,
-                         threads=args.threads)
+                         epochs=epochs, optimizer=args.optimizer, channels_last=args.channels_last, precision="fp32",
+                         compile=False, progress=False, threads=args.threads)
     trainer = Trainer(config)
-
-    model = create_model(name, **trainer.model.provenance.kwargs)
-    model.load_state_dict(trainer.model.state_dict())  # the same initial weights
-    if args.channels_last:
-        model = model.to(memory_format=torch.channels_last)
-    data = trainer.data.train
-    images = trainer.aug.eval(data.images).contiguous()  # preprocessed once: resized and normalised
-    loader = DataLoader(TensorDataset(images, data.labels), batch_size=args.batch_size, shuffle=True, drop_last=True)
-    if args.optimizer == "sgd":
-        optimizer = torch.optim.SGD(model.parameters(), lr=config.lr, momentum=0.9, nesterov=True,
-                                    weight_decay=config.weight_decay)
-    else:
-        optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
-    scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=len(loader) * epochs)
+    model, loader, optimizer, scheduler = plain_setup(trainer, args.optimizer, args.channels_last)
 
     runs: dict[str, list[tuple[int, float, float]]] = {"plain": [], "sepconv": []}
     for epoch in range(epochs):

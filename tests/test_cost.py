@@ -16,7 +16,16 @@ from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
 import sepconv.layers as L
-from sepconv.cost import CostReport, analyze, conv_macs, conv_output_size, conv_params, layer_kind
+from sepconv.cost import (
+    CostReport,
+    analyze,
+    analyze_training,
+    conv_macs,
+    conv_output_size,
+    conv_params,
+    gradient_macs,
+    layer_kind,
+)
 
 
 def flop_counter_macs(model: nn.Module, x: torch.Tensor) -> int:
@@ -287,3 +296,79 @@ def test_zoo_macs_equal_flop_counter(name):
     report = analyze(model, x)
     assert report.macs == flop_counter_macs(model, x)
     assert report.params == sum(p.numel() for p in model.parameters())
+
+
+# ---------------------------------------------------------------------------------------------
+# Training MACs: input gradient = weight gradient = forward, for any groups
+
+CONVS = {  # (in, out, groups): the same 3x3 conv dense, grouped and depthwise
+    "dense": (32, 32, 1),
+    "grouped": (32, 32, 4),
+    "depthwise": (32, 32, 32),
+}
+
+
+@pytest.mark.parametrize("form", sorted(CONVS))
+def test_a_training_step_costs_three_forwards_and_two_in_a_first_layer(form):
+    cin, cout, groups = CONVS[form]
+    conv = nn.Conv2d(cin, cout, 3, padding=1, groups=groups, bias=False)
+    forward = conv_macs(cin, cout, 3, 8, groups, batch=2)
+    first = analyze_training(conv, (2, cin, 8, 8))  # its input is the images: no input gradient
+    (row,) = first.layers
+    assert (row.forward_macs, row.input_grad_macs, row.weight_grad_macs) == (forward, 0, forward)
+    assert not row.needs_input_grad and row.trains_weight
+    assert first.macs == 2 * forward == 2 * first.forward_macs
+    # the same conv after a layer that trains: its input needs a gradient
+    net = nn.Sequential(nn.Conv2d(cin, cin, 1, bias=False), nn.ReLU(), conv)
+    step = analyze_training(net, (2, cin, 8, 8))
+    stem, relu, second = step.layers
+    assert (second.forward_macs, second.input_grad_macs, second.weight_grad_macs) == (forward, forward, forward)
+    assert second.macs == 3 * forward and second.backward_macs == 2 * forward
+    assert stem.macs == 2 * stem.forward_macs and relu.macs == 0 and relu.needs_input_grad
+    assert step.macs == stem.macs + 3 * forward
+    assert [r.name for r in step.layers] == [r.name for r in step.cost.layers]
+    assert step.forward_macs == step.cost.macs
+
+
+def test_training_macs_of_a_zoo_model_and_frozen_weights():
+    from sepconv.models import create_model
+
+    model = create_model("mobilenet_v1", width_mult=0.25, num_classes=10)
+    step = analyze_training(model, (2, 3, 32, 32))
+    first = next(row for row in step.layers if row.forward_macs)
+    assert first.macs == 2 * first.forward_macs
+    rest = [row for row in step.layers if row.forward_macs and row is not first]
+    assert rest and all(row.macs == 3 * row.forward_macs for row in rest)
+    assert step.macs == 3 * step.forward_macs - first.forward_macs
+    for p in model.parameters():
+        p.requires_grad_(False)
+    frozen = analyze_training(model, (2, 3, 32, 32))
+    assert frozen.backward_macs == 0 and frozen.macs == frozen.forward_macs
+    assert model.training  # the training flags are restored
+
+
+def test_gradient_macs_closed_form():
+    assert gradient_macs(81, input_grad=True, weight_grad=True) == (81, 81)
+    assert gradient_macs(81, input_grad=False, weight_grad=True) == (0, 81)
+    assert gradient_macs(81, input_grad=True, weight_grad=False) == (81, 0)
+    with pytest.raises(ValueError, match="forward_macs=-1"):
+        gradient_macs(-1, input_grad=True, weight_grad=True)
+
+
+def test_flop_counter_weight_gradient_ignores_groups():
+    """Why the cost model, not torch's counter, is the reference for backward MACs (README, the
+    Profile section): FlopCounterMode counts a depthwise conv's weight gradient as if it were dense.
+    If a torch release fixes that, this test says so and the documentation should change."""
+
+    def backward_over_forward(groups: int) -> float:
+        conv = nn.Conv2d(32, 32, 3, padding=1, groups=groups, bias=False)
+        x = torch.randn(2, 32, 16, 16, requires_grad=True)  # backward = input gradient + weight gradient
+        with FlopCounterMode(display=False) as forward:
+            conv(x)
+        out = conv(x)
+        with FlopCounterMode(display=False) as backward:
+            out.sum().backward()
+        return backward.get_total_flops() / forward.get_total_flops()
+
+    assert backward_over_forward(1) == pytest.approx(2.0)  # dense: 1x + 1x, right
+    assert backward_over_forward(32) == pytest.approx(33.0)  # depthwise: 1x + 32x, where the truth is 1x + 1x

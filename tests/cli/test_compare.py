@@ -60,6 +60,8 @@ def test_timing_rows_and_threads_restored(capsys):
         (["--threads", "0"], "threads=0"),
         (["--repeats", "-1"], "repeats=-1"),
         (["--size", "0"], "size=0"),
+        (["--impl", "cudnn"], "--impl='cudnn'"),
+        (["--impl", "native,caffe"], "available: native, im2col"),
     ],
 )
 def test_bad_arguments_exit_2_with_one_line(capsys, argv, message):
@@ -67,6 +69,29 @@ def test_bad_arguments_exit_2_with_one_line(capsys, argv, message):
     assert code == 2 and out == ""
     assert err.count("\n") == 1 and err.startswith("sepconv: error: ") and message in err
     assert "Traceback" not in err
+
+
+def test_impl_native_and_im2col_json_and_table(capsys):
+    code, out, err = run_cli(capsys, "compare", "--in-channels", "8", "--out-channels", "16", "--size", "8",
+                             "--batch", "2", "--impl", "native,im2col", "--repeats", "1", "--warmup", "0", "--json")
+    assert code == 0 and err == ""
+    document = json.loads(out)
+    assert document["config"]["impl"] == ["native", "im2col"] and "train" not in document["config"]
+    separable = forms_by_name(document)["depthwise_separable"]
+    native, caffe = separable["by_impl"]
+    assert native["impl"] == "native" and caffe["impl"] == "im2col"
+    assert native["latency_ms"]["median_ms"] > 0 and caffe["latency_ms"]["median_ms"] > 0 and caffe["speedup"] > 0
+    assert caffe["calls"]["forward"]["gemv_shaped"] == 2 * 8  # N*C depthwise GEMVs
+    code, out, err = run_cli(capsys, "compare", "--impl", "native,im2col", "--train", "--repeats", "1",
+                             "--warmup", "0")
+    assert code == 0 and err == ""
+    assert "im2col" in out and "GEMV" in out and "bwd" in out
+
+
+def test_sweep_with_impls(capsys):
+    code, out, err = run_cli(capsys, "compare", "--sweep", "kernel=1,3", "--size", "8", "--impl", "native,im2col",
+                             "--repeats", "1", "--warmup", "0")
+    assert code == 0 and err == "" and "im2col" in out
 
 
 def test_sweep_plot_without_matplotlib_fails_before_measuring(capsys, monkeypatch):

@@ -60,7 +60,7 @@ def test_json_to_stdout(capsys, cached_machine):
                              "--repeats", "2", "--warmup", "0", "--json", "-")
     assert code == 0, err
     doc = json.loads(out)
-    assert doc["schema_version"] == 2 and doc["input_shape"] == [1, 3, 32, 32]
+    assert doc["schema_version"] == 3 and doc["input_shape"] == [1, 3, 32, 32] and doc["training"] is None
     assert [r["batch"] for r in doc["backends"]] == [1]
 
 
@@ -157,6 +157,107 @@ def test_bad_arguments_give_one_line_and_exit_2(capsys, cached_machine, argv, me
     assert code == 2 and out == ""
     lines = err.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("sepconv: error: ") and message in lines[0], err
+
+
+TINY = "mobilenet_v1:width_mult=0.25,num_classes=10"
+FAST = ("--threads", "1", "--repeats", "2", "--warmup", "0", "--budget", "0")
+
+
+def test_train_outputs(capsys, tmp_path, cached_machine):
+    out_json, out_png, out_html = tmp_path / "t.json", tmp_path / "t.png", tmp_path / "t.html"
+    code, out, err = run_cli(capsys, "profile", TINY, "--train", "--input", "2x3x32x32", "--batch", "4",
+                             "--precision", "fp32", *FAST, "--json", str(out_json), "--plot", str(out_png),
+                             "--html", str(out_html))
+    assert code == 0, err
+    for title in ("Per layer", "Training, per layer: forward and backward", "Training, by kind", "Training step per "
+                  "backend", "training step of " + TINY):
+        assert title in out, title
+    doc = json.loads(out_json.read_text())
+    t = doc["training"]
+    convs = [row for row in t["layers"] if row["type"] == "Conv2d"]
+    assert convs and all(row["backward"] is not None and row["weight_grad"]["time_ms"] for row in convs)
+    assert convs[0]["input_grad"] is None and all(row["input_grad"]["time_ms"] for row in convs[1:])
+    assert t["macs"] == 3 * t["forward_macs"] - convs[0]["forward"]["macs"]
+    assert [(r["backend"], r["precision"], r["batch"], r["status"]) for r in t["steps"]] == [
+        ("eager", "fp32", 2, "ok"), ("eager", "fp32", 4, "ok")]
+    assert out_png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and "Training step per backend" in out_html.read_text()
+
+
+def test_train_defaults_to_a_batch_of_8_and_every_precision(capsys, monkeypatch, cached_machine):
+    from sepconv.profile import step
+
+    monkeypatch.setattr(step, "precision_unavailable", lambda p: "no fp16 here (test)" if p == "fp16" else None)
+    code, out, err = run_cli(capsys, "profile", "mobilefacenet:img_size=64", "--train", "--batch", "8", *FAST,
+                             "--json", "-")
+    assert code == 0, err
+    doc = json.loads(out)
+    assert doc["input_shape"] == [8, 3, 64, 64]
+    assert [(r["precision"], r["status"]) for r in doc["training"]["steps"]] == [
+        ("fp32", "ok"), ("bf16", "ok"), ("fp16", "skipped")]
+    assert doc["training"]["steps"][2]["error"] == "no fp16 here (test)"
+
+
+def test_several_models_side_by_side(capsys, tmp_path, cached_machine):
+    standard = TINY + ",conv=standard"
+    dirs = {name: tmp_path / name for name in ("json", "plot", "html")}
+    code, out, err = run_cli(capsys, "profile", TINY, standard, "--train", "--input", "2x3x32x32", "--batch", "2",
+                             "--precision", "fp32", *FAST, "--json", str(dirs["json"]), "--plot", str(dirs["plot"]),
+                             "--html", str(dirs["html"]))
+    assert code == 0, err
+    summary_at = out.index("Side by side: training step per model")
+    table = out[summary_at:]
+    assert TINY in table and standard in table and "eager fp32" in table
+    assert out.count("Training step per backend") == 2  # each model's own report first
+    stems = ["mobilenet_v1-width_mult=0.25,num_classes=10", "mobilenet_v1-width_mult=0.25,num_classes=10,conv=standard"]
+    for name, suffix in (("json", ".json"), ("plot", ".png"), ("html", ".html")):
+        assert sorted(p.name for p in dirs[name].iterdir()) == sorted([f"{s}{suffix}" for s in stems]
+                                                                      + [f"summary{suffix}"]), name
+    summary = json.loads((dirs["json"] / "summary.json").read_text())
+    assert [row["spec"] for row in summary["models"]] == [TINY, standard]
+    assert [row["document"] for row in summary["models"]] == stems
+    separable, dense = summary["models"]
+    assert separable["depthwise_macs_share"] > 0 and dense["depthwise_macs_share"] == 0
+    assert dense["training_macs"] > separable["training_macs"]
+    for stem in stems:
+        doc = json.loads((dirs["json"] / f"{stem}.json").read_text())
+        assert doc["training"] and doc["schema_version"] == 3
+    assert f'href="{stems[0]}.html"' in (dirs["html"] / "summary.html").read_text()
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["torch.nn:ReLU", "--train", "--input", "2x3x8x8"],
+     "--train needs a model with trainable parameters, and model='torch.nn:ReLU' has none"),
+    ([TINY, "--train", "--input", "1x3x32x32"],
+     "--input=1x3x32x32: a training profile needs a batch of at least 2"),
+    ([TINY, "--train", "--precision", "fp16"],
+     "--precision='fp16' cannot run on this machine: no fp16 here (test); available here: fp32, bf16"),
+    ([TINY, "--train", "--precision", "int4"], "--precision='int4' must be 'all' or a comma-separated list"),
+    ([TINY, "--precision", "bf16"], "--precision='bf16' is the training step's: it needs --train"),
+    ([TINY, TINY, "--json", "-"], "json='-': with several models --json names a directory"),
+    ([TINY, TINY, "--weights", "w.safetensors"], "--weights loads one model's weights; 2 MODELs were given"),
+    ([TINY, "no_such_model", "--train"], "model='no_such_model' is not one of"),
+])
+def test_bad_training_arguments_give_one_line_and_exit_2(capsys, monkeypatch, cached_machine, argv, message):
+    from sepconv.profile import profiler, step
+
+    monkeypatch.setattr(step, "precision_unavailable", lambda p: "no fp16 here (test)" if p == "fp16" else None)
+    monkeypatch.setattr(profiler, "profile_model", lambda *a, **k: pytest.fail("measured before refusing"))
+    code, out, err = run_cli(capsys, "profile", *argv)
+    assert code == 2 and out == ""
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("sepconv: error: ") and message in lines[0], err
+
+
+def test_an_unknown_impl_is_one_line(capsys, cached_machine):
+    code, out, err = run_cli(capsys, "profile", TINY, "--impl", "caffe")
+    assert code == 2 and out == "" and err.count("\n") == 1 and "invalid choice: 'caffe'" in err
+
+
+def test_several_models_refuse_a_file_where_a_directory_goes(capsys, tmp_path, cached_machine):
+    existing = tmp_path / "p.json"
+    existing.write_text("{}")
+    code, out, err = run_cli(capsys, "profile", TINY, TINY, "--json", str(existing))
+    assert code == 2 and out == "" and "with several models --json names a directory" in err
 
 
 def test_default_command_runs_under_a_minute(tmp_path):

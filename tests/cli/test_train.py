@@ -21,10 +21,20 @@ from support.train import make_cifar10, make_folder
 from sepconv.cli import main
 from sepconv.formats.checkpoint import save_model
 from sepconv.models import create_model
-from sepconv.train import TrainConfig, Trainer
+from sepconv.train import TrainConfig, Trainer, loop, speed
 from sepconv.train.state import read_state
 
 pytestmark = pytest.mark.usefixtures("one_thread")
+
+
+@pytest.fixture(autouse=True)
+def steady_step_times(monkeypatch):
+    """In-process runs time their steps alike (bf16 twice as fast), so that runs compared bit for bit
+    choose alike whatever the machine's load does; the subprocess tests ask for fp32 instead."""
+    monkeypatch.setattr(speed, "measure_step_seconds",
+                        lambda model, shape, precision, channels_last, device, **kw: 0.005 if precision == "bf16"
+                        else 0.01)
+    monkeypatch.setattr(loop, "_DECIDED", {})  # no choice carried over from another test
 
 HELPER = Path(support.train.__file__)  # run as a script: sepconv with tiny_train_net registered
 TINY = ["--data", "digits", "--img-size", "16", "--quiet"]
@@ -146,8 +156,10 @@ def test_checkpoints_are_untouched_by_a_failing_resume(tmp_path, capsys):
 
 
 def _train_cmd(out: Path, *extra: str) -> list[str]:
+    # fp32 asked for: the uninterrupted run below (another process) must choose alike, and auto
+    # precision times steps on a CPU with native bf16
     return [sys.executable, str(HELPER), "train", "tiny_train_net", *TINY, "--epochs", "2", "--batch-size", "64",
-            "--save-every", "5", "--out", str(out), *extra]
+            "--save-every", "5", "--precision", "fp32", "--out", str(out), *extra]
 
 
 def test_sigkill_mid_epoch_resumes_exactly(tmp_path):
@@ -180,15 +192,18 @@ def test_sigkill_mid_epoch_resumes_exactly(tmp_path):
     resumed = subprocess.run(_train_cmd(out, "--resume"), env=ENV, capture_output=True, text=True, timeout=300)
     assert resumed.returncode == 0, resumed.stderr[-1000:]
     assert read_state(out)["epoch"] == 2 and not [p for p in out.iterdir() if p.name.startswith(".")]
-    Trainer(TrainConfig("tiny_train_net", data="digits", img_size=16, epochs=2, batch_size=64,
+    Trainer(TrainConfig("tiny_train_net", data="digits", img_size=16, epochs=2, batch_size=64, precision="fp32",
                         out=str(tmp_path / "whole"), progress=False)).fit()  # uninterrupted, in this process
     a, b = load_file(str(out / "model.safetensors")), load_file(str(tmp_path / "whole" / "model.safetensors"))
     assert all(torch.equal(a[k], b[k]) for k in a)
 
 
 def test_ddp_two_processes_equal_one_process(tmp_path):
-    # BatchNorm normalises per rank in DDP, so the equality holds for a model without it (norm=false).
-    args = ["tiny_train_net:norm=false", *TINY, "--epochs", "2", "--batch-size", "64", "--optimizer", "adamw"]
+    # BatchNorm normalises per rank in DDP, so the equality holds for a model without it (norm=false),
+    # and in fp32 (bf16 rounds a 32-image half-batch differently from the 64-image batch). Layout and
+    # torch.compile are left to rank 0's automatic choice, broadcast to rank 1.
+    args = ["tiny_train_net:norm=false", *TINY, "--epochs", "2", "--batch-size", "64", "--optimizer", "adamw",
+            "--precision", "fp32"]
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", str(HELPER),
            "train", *args, "--out", str(tmp_path / "ddp"), "--json"]
     log = tmp_path / "writes.log"
@@ -204,8 +219,11 @@ def test_ddp_two_processes_equal_one_process(tmp_path):
     assert {Path(path).name for _, event, path in writes if event == "os.rename"} >= \
         {"model.safetensors", "model.json", "state.json"}
     single = Trainer(TrainConfig("tiny_train_net", {"norm": False}, data="digits", img_size=16, epochs=2,
-                                 batch_size=64, optimizer="adamw", out=str(tmp_path / "one"), progress=False)).fit()
+                                 batch_size=64, optimizer="adamw", precision="fp32", out=str(tmp_path / "one"),
+                                 progress=False)).fit()
     state = read_state(tmp_path / "ddp")
+    assert state["speed"]["precision"] == "fp32" and state["speed"]["compile"] is False
+    assert ddp.stderr.count("sepconv train: precision fp32 (asked for)") == 1  # rank 0 prints the choice
     assert state["world_size"] == 2 and state["step"] == single["epochs_done"] * (1438 // 64)
     a = load_file(str(tmp_path / "ddp" / "model.safetensors"))
     b = load_file(str(tmp_path / "one" / "model.safetensors"))
@@ -214,3 +232,78 @@ def test_ddp_two_processes_equal_one_process(tmp_path):
         assert torch.allclose(a[k], b[k], rtol=1e-4, atol=1e-5), (k, (a[k] - b[k]).abs().max())
     assert state["history"][-1]["val_images"] == 359
     assert abs(state["history"][-1]["val_acc"] - single["val_acc"]) <= 2 / 359
+
+
+# ---- speed settings on the command line ---------------------------------------------------------------
+
+def fake_caps(bf16=True, compile=True):
+    return speed.Capabilities(device="cpu", bf16=bf16, fp16=False, compile=compile,
+                              bf16_check=f"torch.ops.mkldnn._is_mkldnn_bf16_supported() is {bf16}",
+                              compile_check="" if compile else "test: no torch.compile here")
+
+
+def test_train_prints_records_and_reuses_its_speed_choice(tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(speed, "probe_capabilities", lambda device: fake_caps(bf16=True))
+    out = tmp_path / "run"
+    assert main(["train", "tiny_train_net", *TINY, "--epochs", "2", "--ema", "--out", str(out), "--json"]) == 0
+    err = capsys.readouterr().err.splitlines()
+    assert [line.split(" (")[0] for line in err[:3]] == [
+        "sepconv train: precision bf16", "sepconv train: channels_last on", "sepconv train: torch.compile off"]
+    assert "_is_mkldnn_bf16_supported() is True and a timed step is faster in bf16 (5 ms against 10 ms" in err[0]
+    assert "22 steps x 15% of a 5 ms step" in err[2]
+    state = read_state(out)
+    assert (state["speed"]["precision"], state["speed"]["channels_last"]) == ("bf16", True)
+    rows = json.loads((out / "metrics.json").read_text())
+    assert {(r["precision"], r["channels_last"], r["compile"]) for r in rows} == {("bf16", True, False)}
+    # eval of the run directory evaluates as training did: same precision and layout, same accuracy
+    assert main(["eval", str(out), "--ema", "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert (result["precision"], result["channels_last"]) == ("bf16", True)
+    assert result["acc"] == pytest.approx(state["history"][-1]["ema_val_acc"])
+    assert main(["eval", str(out), "--precision", "fp32", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["precision"] == "fp32"
+    assert main(["eval", str(out), "--precision", "fp8"]) == 2  # argparse's choices
+    assert "invalid choice: 'fp8'" in capsys.readouterr().err
+
+    # resumed on a machine without bf16 (or torch.compile): the run keeps its settings
+    Trainer(TrainConfig("tiny_train_net", data="digits", img_size=16, epochs=2, out=str(tmp_path / "split"),
+                        progress=False)).fit(until_epoch=1)
+    monkeypatch.setattr(speed, "probe_capabilities", lambda device: fake_caps(bf16=False, compile=False))
+    assert main(["train", "tiny_train_net", *TINY, "--epochs", "2", "--out", str(tmp_path / "split"),
+                 "--resume"]) == 0
+    err = capsys.readouterr().err.splitlines()
+    assert err[0].startswith("sepconv train: precision bf16 (kept from the run's start (state.json); then: ")
+    assert read_state(tmp_path / "split")["speed"]["precision"] == "bf16"
+
+
+@pytest.mark.parametrize("flags, message", [
+    (["--precision", "bf16"], ("--precision='bf16' cannot run on this cpu (torch.ops.mkldnn."
+                               "_is_mkldnn_bf16_supported() is False); available: fp32")),
+    (["--precision", "fp16"], "--precision='fp16' cannot run on this cpu (fp16 autocast is offered on CUDA GPUs only)"),
+    (["--compile"], "--compile but torch.compile is unavailable here (test: no torch.compile here); train without it"),
+    (["--amp", "--precision", "fp32"], "--amp (deprecated: reduced precision) contradicts precision='fp32'"),
+])
+def test_speed_settings_the_machine_cannot_run_are_one_line(tmp_path, capsys, monkeypatch, flags, message):
+    monkeypatch.setattr(speed, "probe_capabilities", lambda device: fake_caps(bf16=False, compile=False))
+    out = tmp_path / "run"
+    assert main(["train", "tiny_train_net", *TINY, *flags, "--out", str(out)]) == 2
+    assert message in one_error_line_after_warnings(capsys)
+    assert not out.exists()
+
+
+def one_error_line_after_warnings(capsys) -> str:
+    err = [line for line in capsys.readouterr().err.strip().splitlines() if not line.startswith("sepconv: warning:")]
+    assert len(err) == 1 and err[0].startswith("sepconv: error: "), err
+    return err[0]
+
+
+def test_amp_still_works_and_warns(tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(speed, "probe_capabilities", lambda device: fake_caps(bf16=True))
+    out = tmp_path / "run"
+    assert main(["train", "tiny_train_net", *TINY, "--epochs", "1", "--amp", "--no-channels-last", "--no-compile",
+                 "--out", str(out)]) == 0
+    err = capsys.readouterr().err.splitlines()
+    assert err[0].startswith("sepconv: warning: --amp is deprecated: --precision auto (the default)")
+    assert err[1].startswith("sepconv train: precision bf16 (amp=True (deprecated) means the CPU's bf16 autocast")
+    assert err[2:4] == ["sepconv train: channels_last off (asked for)", "sepconv train: torch.compile off (asked off)"]
+    assert read_state(out)["speed"]["precision"] == "bf16" and read_state(out)["config"]["amp"] is True

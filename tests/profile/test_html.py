@@ -62,3 +62,10 @@ def test_page_renders_in_headless_chromium(doc, tmp_path):
     # The chart's colours reach the screen: some pixels are neither grey nor white.
     rgb = pixels[..., :3]
     assert float((rgb.max(axis=-1) - rgb.min(axis=-1)).max()) > 0.3
+
+
+def test_training_tables_are_on_the_page(training_doc):
+    page = render_html(training_doc, charts=False)
+    for title in ("Training, per layer", "Training, by kind", "Training step per backend"):
+        assert title in page
+    assert page.count("<table>") == 6

@@ -28,3 +28,16 @@ def test_plot_is_a_png_with_both_charts(doc, tmp_path):
     assert path.read_bytes()[:8] == PNG
     with pytest.raises(ValueError, match="must end in .png"):
         save_plot(doc, tmp_path / "chart.jpg")
+
+
+def test_training_profile_adds_a_row_of_charts(training_doc, tmp_path):
+    fig = figure(training_doc)
+    assert len(fig.axes) == 4
+    _, _, train_roofline, train_shares = fig.axes
+    assert train_roofline.get_xscale() == "log" and train_roofline.get_yscale() == "log"
+    passes = sum(1 for row in training_doc["training"]["layers"] for name in ("forward", "input_grad", "weight_grad")
+                 if row[name] and row[name]["macs"] > 0 and row[name]["time_ms"])
+    assert sum(len(c.get_offsets()) for c in train_roofline.collections) == passes
+    assert [t.get_text() for t in train_shares.get_xticklabels()] == [
+        row["kind"] for row in training_doc["training"]["by_kind"]]
+    assert save_plot(training_doc, tmp_path / "train.png").read_bytes()[:8] == PNG

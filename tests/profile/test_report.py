@@ -28,9 +28,10 @@ def doc(small_net, machine):
 
 
 def test_keys_and_units(doc, small_net):
-    assert set(doc) == TOP_KEYS and doc["schema_version"] == SCHEMA_VERSION == 2
+    assert set(doc) == TOP_KEYS and doc["schema_version"] == SCHEMA_VERSION == 3 and doc["training"] is None
     assert doc["input_shape"] == [1, 3, 32, 32] and doc["batch"] == 2 and doc["threads"] == 1
-    assert set(doc["model"]) == {"spec", "description", "params", "macs", "flops", "bytes"}
+    assert set(doc["model"]) == {"spec", "description", "impl", "params", "macs", "flops", "bytes"}
+    assert doc["model"]["impl"] == "native"
     assert {"peak_gflops_per_s", "bandwidth_gb_per_s", "ridge_flops_per_byte", "cpu", "threads", "torch_version",
             "measured_at", "remeasure_command", "busy"} <= set(doc["machine"])
     assert doc["machine"]["remeasure_command"] == "sepconv profile --machine-only --remeasure --threads 1"
@@ -97,12 +98,15 @@ def test_tables_and_json_file(doc, tmp_path):
 
 def test_written_keys_are_the_schema(doc):
     """Every object of the document has exactly SCHEMA's keys: a key added, renamed or dropped
-    anywhere (the cost model's per-layer keys included) fails here and must change SCHEMA and README."""
+    anywhere (the cost model's per-layer keys included) fails here and must change SCHEMA and README.
+    (The training object's keys: tests/profile/test_training_report.py.)"""
     assert set(doc) == set(SCHEMA["top"])
     for name in ("model", "machine", "timing"):
         assert set(doc[name]) == set(SCHEMA[name]), name
     for name in ("layers", "by_kind", "backends"):
         assert doc[name] and all(set(row) == set(SCHEMA[name]) for row in doc[name]), name
+    assert [name for name in SCHEMA if name in SCHEMA["top"]] == ["model", "machine", "timing", "layers", "by_kind",
+                                                                  "backends", "training"]
 
 
 def readme_schema(text: str) -> dict[str, list[str]]:
@@ -122,11 +126,12 @@ def readme_schema(text: str) -> dict[str, list[str]]:
 @pytest.mark.skipif(not README.is_file(), reason="README.md is not beside the tests (an installed package)")
 def test_readme_documents_exactly_the_schema():
     documented = readme_schema(README.read_text())
-    nested = [name for name in SCHEMA if name != "top"]
+    objects = [name for name in SCHEMA if name in SCHEMA["top"]]  # the top level's objects, in order
     assert sorted(documented) == sorted(SCHEMA)
-    assert documented["top"] + nested == list(SCHEMA["top"])  # the top level's scalars, then its objects
-    for name in nested:
-        assert documented[name] == list(SCHEMA[name]), name
+    assert documented["top"] + objects == list(SCHEMA["top"])  # the top level's scalars, then its objects
+    for name in SCHEMA:
+        if name != "top":
+            assert documented[name] == list(SCHEMA[name]), name
 
 
 def test_readme_parser_sees_a_missing_key():
@@ -136,6 +141,8 @@ def test_readme_parser_sees_a_missing_key():
         pytest.skip("README.md is not beside the tests")
     assert "`speedup_vs_eager`" in text
     assert "speedup_vs_eager" not in readme_schema(text.replace("`speedup_vs_eager`", ""))["backends"]
+    assert "`saved_activation_bytes`" in text
+    assert "saved_activation_bytes" not in readme_schema(text.replace("`saved_activation_bytes`", ""))["training"]
 
 
 def with_ratio(doc: dict, ratio: float | None, threads: int = 2) -> dict:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import pytest
@@ -10,10 +11,20 @@ import torch
 from safetensors.torch import load_file
 
 from sepconv.formats.checkpoint import load_model
-from sepconv.train import TrainConfig, Trainer
+from sepconv.train import TrainConfig, Trainer, loop, speed
 from sepconv.train.state import read_state
 
 pytestmark = pytest.mark.usefixtures("one_thread")
+
+
+@pytest.fixture(autouse=True)
+def steady_step_times(monkeypatch):
+    """Timed steps that always say bf16 is twice as fast, so that two runs compared bit for bit
+    choose alike (on this CPU's bf16 capability) whatever the machine's load does to real timings."""
+    monkeypatch.setattr(speed, "measure_step_seconds",
+                        lambda model, shape, precision, channels_last, device, **kw: 0.005 if precision == "bf16"
+                        else 0.01)
+    monkeypatch.setattr(loop, "_DECIDED", {})  # no choice carried over from another test
 
 
 def config(out, **kw):
@@ -127,9 +138,140 @@ def test_resume_needs_a_state(tmp_path):
         Trainer(config(tmp_path / "bad", resume=True))
 
 
-def test_bf16_autocast_and_channels_last_train():
-    summary = Trainer(config(None, epochs=1, amp=True, channels_last=True, optimizer="adamw")).fit()
+def test_bf16_autocast_and_channels_last_train(machine_caps):  # bf16 runs (emulated) on any CPU
+    trainer = Trainer(config(None, epochs=1, precision="bf16", channels_last=True, ema=0.9, optimizer="adamw"))
+    summary = trainer.fit()
     assert summary["epochs_done"] == 1 and summary["out"] is None and summary["train_loss"] < 10
+    assert trainer.speed.channels_last and trainer.aug.channels_last
+    assert all(p.dtype == torch.float32 for p in trainer.ema.module.parameters())  # EMA of the fp32 weights
+    assert all(b.dtype in (torch.float32, torch.long) for b in trainer.model.buffers())  # BN statistics in fp32
+    # the EMA's evaluation under the run's autocast agrees with an fp32 one to within an image or two
+    fp32 = _evaluate_fp32(trainer, trainer.ema.module)
+    assert abs(summary["ema_val_acc"] - fp32["acc"]) <= 5 / 359 and fp32["loss"] == pytest.approx(
+        summary["ema_val_loss"], rel=0.05)
+
+
+def _evaluate_fp32(trainer, model):
+    speed_before = trainer.speed
+    trainer.speed = dataclasses.replace(trainer.speed, precision="fp32")
+    try:
+        return trainer.evaluate(model)
+    finally:
+        trainer.speed = speed_before
+
+
+# ---- speed settings: decided from capabilities and run length, recorded, reused on resume ----------------
+
+def fake_caps(bf16=True, compile=True):
+    return speed.Capabilities(device="cpu", bf16=bf16, fp16=False, compile=compile,
+                              bf16_check=f"torch.ops.mkldnn._is_mkldnn_bf16_supported() is {bf16}",
+                              compile_check="" if compile else "test: no torch.compile here")
+
+
+@pytest.fixture
+def machine_caps(monkeypatch):
+    """Set the capabilities the trainer probes: ``machine_caps(bf16=..., compile=...)``."""
+    def set_caps(**kw):
+        monkeypatch.setattr(speed, "probe_capabilities", lambda device: fake_caps(**kw))
+    set_caps()
+    return set_caps
+
+
+def test_the_choice_follows_capabilities_and_run_length(machine_caps, monkeypatch):
+    monkeypatch.setattr(speed, "measure_step_seconds",  # a 1 s step in fp32, 0.5 s in bf16
+                        lambda model, shape, precision, *a, **k: 0.5 if precision == "bf16" else 1.0)
+    machine_caps(bf16=False)
+    short = Trainer(config(None, epochs=1))  # 11 steps x 15% x 1 s << the estimated compile time
+    assert (short.speed.precision, short.speed.channels_last, short.speed.compile) == ("fp32", True, False)
+    assert "11 steps x 15% of a 1000 ms step" in short.speed.compile_reason
+    machine_caps(bf16=True)
+    long = Trainer(config(None, epochs=100))  # 1100 steps x 15% x 0.5 s: past the break-even
+    assert (long.speed.precision, long.speed.compile) == ("bf16", True)
+    assert "a timed step is faster in bf16 (500 ms against 1000 ms in fp32)" in long.speed.precision_reason
+    assert isinstance(long.net, torch._dynamo.eval_frame.OptimizedModule)  # compiled lazily, on the first step
+    machine_caps(bf16=True, compile=False)
+    assert not Trainer(config(None, epochs=100)).speed.compile
+    assert [line.split(" (")[0] for line in short.speed_lines()] == [
+        "precision fp32", "channels_last on", "torch.compile off"]
+
+
+def test_bad_speed_settings_are_refused_before_anything_is_written(tmp_path, machine_caps):
+    machine_caps(bf16=False, compile=False)
+    with pytest.raises(ValueError, match=r"^precision='bf16' cannot run on this cpu \(torch.ops.mkldnn."
+                                         r"_is_mkldnn_bf16_supported\(\) is False\); available: fp32$"):
+        Trainer(config(tmp_path, precision="bf16"))
+    with pytest.raises(ValueError, match=r"^compile=True but torch.compile is unavailable here \(test: no "
+                                         r"torch.compile here\); train without it$"):
+        Trainer(config(tmp_path, compile=True))
+    for bad, message in [(dict(precision="fp8"), "precision='fp8' must be one of auto, fp32, bf16, fp16"),
+                         (dict(compile="yes"), "compile='yes' must be True, False or None"),
+                         (dict(amp=True, precision="fp32"), "amp=True .* contradicts precision='fp32'")]:
+        with pytest.raises(ValueError, match=message):
+            config(tmp_path, **bad)
+    assert [p.name for p in tmp_path.iterdir() if p.name != "cache"] == []
+
+
+def test_the_choice_is_recorded_and_resume_reuses_it_though_capabilities_changed(tmp_path, machine_caps):
+    whole = Trainer(config(tmp_path / "whole", ema=0.9))
+    assert whole.speed.precision == "bf16"
+    whole.fit()
+    Trainer(config(tmp_path / "split", ema=0.9)).fit(until_epoch=1)
+    state = read_state(tmp_path / "split")
+    assert state["speed"] == whole.speed.to_dict()
+    assert state["speed"]["precision"] == "bf16" and state["speed"]["compile"] is False
+    machine_caps(bf16=False, compile=False)  # the machine changed between the two runs
+    again = Trainer(config(tmp_path / "split", ema=0.9, resume=True))
+    assert again.speed == whole.speed
+    assert all("kept from the run's start" in line for line in again.speed_lines())
+    again.fit()
+    for name in ("model.safetensors", "ema.safetensors"):  # exact resume holds in bf16 too
+        assert tensors_equal(tmp_path / "whole" / name, tmp_path / "split" / name), name
+    rows = json.loads((tmp_path / "split" / "metrics.json").read_text())
+    assert [(r["precision"], r["channels_last"], r["compile"]) for r in rows] == [("bf16", True, False)] * 2
+    assert read_state(tmp_path / "split")["speed"] == whole.speed.to_dict()
+    # asking for other settings on resume is a changed option, like any other
+    with pytest.raises(ValueError, match=r"changed: precision='auto' \(now 'fp32'\)"):
+        Trainer(config(tmp_path / "split", ema=0.9, resume=True, precision="fp32"))
+
+
+def test_a_run_of_an_older_sepconv_resumes_with_its_own_settings(tmp_path, machine_caps):
+    Trainer(config(tmp_path, precision="fp32", channels_last=False, epochs=2)).fit(until_epoch=1)
+    path = tmp_path / "state.json"
+    doc = json.loads(path.read_text())
+    del doc["speed"]
+    for key in ("precision", "compile"):
+        del doc["config"][key]
+    doc["config"]["channels_last"] = False
+    path.write_text(json.dumps(doc))
+    again = Trainer(config(tmp_path, epochs=2, resume=True))  # today's defaults: auto, ignored for an old run
+    assert (again.speed.precision, again.speed.channels_last, again.speed.compile) == ("fp32", False, False)
+    again.fit()
+    assert read_state(tmp_path)["speed"]["precision"] == "fp32"
+
+
+def test_amp_still_works_and_warns(machine_caps):
+    with pytest.warns(DeprecationWarning, match="amp=True. is deprecated"):
+        cfg = config(None, epochs=1, amp=True)
+    trainer = Trainer(cfg)
+    assert trainer.speed.precision == "bf16" and "amp=True (deprecated)" in trainer.speed.precision_reason
+    assert trainer.fit()["epochs_done"] == 1
+
+
+def test_every_rank_trains_with_rank_0s_choice(monkeypatch, machine_caps):
+    # rank 1 of 2 neither probes nor measures: it takes what rank 0 broadcasts
+    chosen = speed.SpeedChoice("bf16", False, False, "rank 0's", "rank 0's", "rank 0's")
+    monkeypatch.setattr(loop, "wrap", lambda model, info: model)  # no process group in this test
+    monkeypatch.setattr(loop, "broadcast_object", lambda obj, info: chosen.to_dict() if not info.is_main else obj)
+    monkeypatch.setattr(speed, "probe_capabilities", lambda device: pytest.fail("rank 1 probed"))
+    monkeypatch.setattr(speed, "measure_step_seconds", lambda *a, **k: pytest.fail("rank 1 measured"))
+    rank1 = loop.DistInfo(rank=1, world_size=2)
+    trainer = Trainer(config(None, epochs=1), info=rank1)
+    assert trainer.speed == chosen and not trainer.aug.channels_last
+    refused = {"error": "precision='bf16' cannot run on this cpu (...); available: fp32", "argument": "precision"}
+    monkeypatch.setattr(loop, "broadcast_object", lambda obj, info: refused)
+    with pytest.raises(ValueError, match="precision='bf16' cannot run") as err:
+        Trainer(config(None, epochs=1), info=rank1)
+    assert err.value.argument == "precision"  # the command line names --precision on every rank
 
 
 @pytest.mark.parametrize("bad, message", [
@@ -146,3 +288,13 @@ def test_bad_config(tmp_path, bad, message):
     with pytest.raises(ValueError, match=message):
         Trainer(config(tmp_path, **bad))
     assert not (tmp_path / "state.json").exists()
+
+
+def test_a_model_whose_bf16_gradients_are_wrong_here_trains_in_fp32(tmp_path, machine_caps):
+    # mobilenet_v1 at 16 px: its stride-2 block 11 sees a 1x1 input (speed.bf16_hazard)
+    kw = dict(model="mobilenet_v1", model_kwargs={"width_mult": 0.25}, epochs=1)
+    auto = Trainer(config(None, **kw))
+    assert auto.speed.precision == "fp32" and "blocks.11" in auto.speed.precision_reason
+    with pytest.raises(ValueError, match="precision='bf16' cannot train this model at this input size on this CPU"):
+        Trainer(config(tmp_path, precision="bf16", **kw))
+    assert Trainer(config(None, img_size=32, **kw)).speed.precision == "bf16"  # 2x2 there: timed, and faster

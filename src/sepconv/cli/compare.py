@@ -1,5 +1,9 @@
 """``sepconv compare``: one conv layer in every separable form, and ``--sweep`` over one argument.
 
+``--impl native,im2col`` times every form under PyTorch's kernels and under a reproduction of
+Caffe's historical im2col + per-group GEMM algorithm (:mod:`sepconv.engines.im2col`; to explain old
+reports, not a recommended path); ``--train`` times forward + backward.
+
 The library is :mod:`sepconv.compare`; this module only parses arguments and prints.
 """
 
@@ -15,6 +19,7 @@ from .._util.console import stdout_console
 from .._util.figures import require_matplotlib
 from ..compare.layer import compare_layer
 from ..compare.sweep import PARAMETERS, parse_sweep, save_sweep_plot, sweep_layer, sweep_table
+from ..engines.im2col import IMPLS
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -43,6 +48,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="timed runs per form, median reported; 0 skips timing (default 20)")
     p.add_argument("--warmup", type=int, default=3, help="untimed runs first (default 3)")
     p.add_argument("--json", action="store_true", help="print a JSON document instead of the table")
+    p.add_argument("--impl", default="native", metavar="NAME[,NAME...]",
+                   help=f"convolution implementations to time every form with, side by side: {', '.join(IMPLS)}. "
+                        "native = PyTorch's own kernels; im2col = a reproduction of Caffe's historical "
+                        "algorithm (per image im2col, then one GEMM per group: a depthwise conv becomes "
+                        "N*C GEMV-shaped calls), to see why old reports found depthwise-separable nets slow "
+                        "to train - not a recommended path. Shows each im2col form's matrix calls "
+                        "(default native)")
+    p.add_argument("--train", action="store_true",
+                   help="time forward + backward (input and weight gradients) instead of forward only")
     group = p.add_argument_group("sweep")
     group.add_argument("--sweep", default=None, metavar="PARAM[=V1,V2,...]",
                        help=f"repeat the comparison over values of one of: {', '.join(PARAMETERS)} "
@@ -59,7 +73,8 @@ def run(args: argparse.Namespace) -> int:
     result = compare_layer(
         in_channels=args.in_channels, out_channels=args.out_channels, kernel=args.kernel, size=args.size,
         stride=args.stride, groups=args.groups, depth_multiplier=args.depth_multiplier, segments=args.segments,
-        batch=args.batch, threads=args.threads, repeats=args.repeats, warmup=args.warmup,
+        batch=args.batch, threads=args.threads, repeats=args.repeats, warmup=args.warmup, impl=args.impl,
+        train=args.train,
     )
     if args.json:
         print(result.to_json())

@@ -1,8 +1,9 @@
 """``sepconv profile``: FLOPs against real time, per layer, on this machine.
 
-    sepconv profile [MODEL] [--input 1x3x224x224] [--batch N]
+    sepconv profile [MODEL ...] [--input 1x3x224x224] [--batch N]
                     [--backend eager|channels_last|inductor|onnxruntime|all] [--threads T]
-                    [--json FILE] [--plot FILE.png] [--html FILE.html] [--remeasure]
+                    [--train [--precision fp32,bf16,fp16|all]] [--impl native|im2col]
+                    [--json FILE|DIR] [--plot FILE.png|DIR] [--html FILE.html|DIR] [--remeasure]
     sepconv profile --machine-only [--remeasure] [--threads T]
 
 MODEL (default ``mobilenet_v2``) is a registered name with arguments, ``package.module:callable``,
@@ -10,10 +11,16 @@ a sepconv ``.safetensors`` checkpoint or a run directory, with optional ``--weig
 (:func:`sepconv.resolve.resolve_model`). Tables go
 to stdout, the progress bar and the names of written files to stderr. ``--machine-only`` prints
 the machine's roofline ceilings (cached, or measured with ``--remeasure``) and profiles no model.
+``--train`` adds the training half (each layer's forward and backward, the whole training step per
+backend and precision; the input's batch defaults to 8 and must be at least 2). Several MODELs
+(given together, before the options) are profiled one after the other and summed up in one table;
+``--json``, ``--plot`` and ``--html`` then name directories, each holding one file per model and
+``summary.json`` / ``summary.png`` / ``summary.html``.
 
 Example::
 
     $ sepconv profile mobilenet_v1:width_mult=0.5 --input 1x3x160x160 --json profile.json
+    $ sepconv profile vgg16 mobilenet_v1 mobilenet_v1:conv=standard --train --input 8x3x112x112 --json out/
 """
 
 from __future__ import annotations
@@ -22,17 +29,24 @@ import argparse
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
+from .._util.console import stdout_console
+from ..engines.im2col import IMPLS
 from ..profile.backends import BACKENDS as PROFILE_BACKENDS
 from ..profile.backends import parse_backends
+from ..profile.step import PRECISIONS, TRAIN_BACKENDS
+from ..profile.summary import SUMMARY
 from .model_arg import add_model_arguments, resolve_args
 
 __all__ = ["parse_shape", "register", "run", "stderr_console"]
 
 DEFAULT_MODEL = "mobilenet_v2"
+TRAIN_BATCH = 8  # the input's batch with --train when --input is not given
+OUTPUTS = (("json", ".json"), ("plot", ".png"), ("html", ".html"))  # option, suffix of each file it writes
 
 
 def parse_shape(text: str) -> tuple[int, ...]:
@@ -58,8 +72,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                     "against the share of time; the whole model per backend. MACs = multiply-accumulates, "
                     "FLOPs = 2 x MACs.")
     add_model_arguments(p, default=DEFAULT_MODEL)
+    p.add_argument("more", nargs="*", metavar="MODEL",
+                   help="more models, profiled one after the other and summed up side by side in one table (give "
+                        "them together with the first); --json, --plot and --html then name directories")
     p.add_argument("--input", default=None, metavar="BxCxHxW",
-                   help="input shape for the per-layer profile (default 1x3xSxS, S the model's input size)")
+                   help="input shape for the per-layer profile (default 1x3xSxS, S the model's input size; "
+                        f"{TRAIN_BATCH}x3xSxS with --train)")
     p.add_argument("--batch", type=int, default=8, metavar="N",
                    help="also time the whole model at this batch size (default 8)")
     p.add_argument("--backend", default="eager", metavar="NAME",
@@ -74,9 +92,25 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--budget", type=float, default=20.0, metavar="SECONDS",
                    help="cap on the seconds spent timing (each timing still makes at least 5 calls); "
                         "0 for no cap (default 20)")
-    p.add_argument("--json", default=None, metavar="FILE", help="write the JSON document (- for stdout only)")
-    p.add_argument("--plot", default=None, metavar="FILE.png", help="write the roofline and by-kind charts")
-    p.add_argument("--html", default=None, metavar="FILE.html", help="write one self-contained HTML report")
+    p.add_argument("--train", action="store_true",
+                   help="add the training half: per layer the forward and backward time (a conv's backward split "
+                        "into its input- and weight-gradient passes), their MACs, bytes and roofline fraction, the "
+                        "activations kept for backward; by kind the share of training MACs against training time; "
+                        f"the whole training step (SGD) per backend that can train ({', '.join(TRAIN_BACKENDS)}) and "
+                        "precision, at the input's batch and --batch: images/s, peak memory, speed-up")
+    p.add_argument("--precision", default=None, metavar="NAME",
+                   help=f"the training step's precisions with --train: {', '.join(PRECISIONS)} (bf16/fp16: autocast "
+                        "mixed precision), a comma-separated list, or all (default all: those this machine cannot "
+                        "run are skipped, saying why; one named that it cannot run is an error)")
+    p.add_argument("--impl", default="native", choices=IMPLS, metavar="IMPL",
+                   help="convolution implementation: native (PyTorch's kernels, the default) or im2col (Caffe's "
+                        "historical per-image, per-group GEMM algorithm, reproduced; eager only)")
+    p.add_argument("--json", default=None, metavar="FILE",
+                   help="write the JSON document (- for stdout only); with several models a directory")
+    p.add_argument("--plot", default=None, metavar="FILE.png",
+                   help="write the roofline and by-kind charts; with several models a directory")
+    p.add_argument("--html", default=None, metavar="FILE.html",
+                   help="write one self-contained HTML report; with several models a directory")
     p.add_argument("--remeasure", action="store_true",
                    help="measure the machine's peak GFLOP/s and GB/s again instead of using the cache")
     p.add_argument("--machine-only", action="store_true",
@@ -87,12 +121,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from .._util.checks import non_negative_int, positive_int
-    from .._util.figures import require_matplotlib
     from ..machine import cache_path
-    from ..profile.profiler import profile_model
-    from ..profile.report import print_report, to_dict, write_json
+    from ..profile.step import parse_precisions
+    from ..profile.training import check_batch
 
     # Every argument is checked before anything slow happens.
+    specs = [args.model, *args.more]
     shape = parse_shape(args.input) if args.input is not None else None
     backends = parse_backends(args.backend, warn=lambda message: print(f"sepconv: warning: {message}",
                                                                        file=sys.stderr))
@@ -103,19 +137,25 @@ def run(args: argparse.Namespace) -> int:
         positive_int("threads", args.threads)
     if args.budget < 0:
         raise ValueError(f"budget={args.budget} must be >= 0 seconds (0: no cap)")
-    for option, suffixes in (("plot", (".png",)), ("html", (".html", ".htm"))):
-        path = getattr(args, option)
-        if path is not None and not path.lower().endswith(suffixes):
-            raise ValueError(f"{option}={path!r} must end in {' or '.join(suffixes)}")
-        if path is not None:
-            require_matplotlib(option, path)  # before minutes of measuring, not after
+    if args.precision is not None and not args.train:
+        raise ValueError(f"--precision={args.precision!r} is the training step's: it needs --train")
+    precisions = args.precision or "all"  # "all": the precisions this machine lacks become skipped rows
+    if args.train:
+        parse_precisions(precisions)  # a precision named that this machine cannot run: refused now
+    if args.train and shape is not None:
+        check_batch(shape)
+    _check_outputs(args, several=len(specs) > 1)
     if args.machine_only:
         given = [f"--{name}" for name in ("json", "plot", "html") if getattr(args, name) is not None]
-        given += [flag for flag, value in (("--weights", args.weights), ("--weights-source", args.weights_source))
-                  if value is not None]
-        if given or args.model != DEFAULT_MODEL or args.input is not None:
+        given += [flag for flag, value in (("--weights", args.weights), ("--weights-source", args.weights_source),
+                                           ("--train", args.train), ("--impl", args.impl != "native"))
+                  if value not in (None, False)]
+        if given or specs != [DEFAULT_MODEL] or args.input is not None:
             raise ValueError(f"--machine-only measures the machine alone; it takes no "
                              f"{', '.join(given) or 'MODEL or --input'} (only --threads and --remeasure)")
+    if len(specs) > 1 and (args.weights is not None or args.weights_source is not None):
+        raise ValueError(f"--weights loads one model's weights; {len(specs)} MODELs were given: "
+                         f"{', '.join(specs)}")
 
     import torch
 
@@ -123,33 +163,110 @@ def run(args: argparse.Namespace) -> int:
     err = stderr_console()
     if args.machine_only:
         return _machine_only(threads, args.remeasure, err)
+    measured = args.remeasure or not cache_path(threads).is_file()
+    docs = _profile_each(args, specs, shape, backends, precisions, threads, err)
+    if len(specs) == 1:
+        _single_outputs(args, docs[0], err)
+    else:
+        _several_outputs(args, specs, docs, err)
+    if measured:
+        err.print(f"machine measured and cached in {cache_path(threads)}", highlight=False, soft_wrap=True)
+    return 0
+
+
+def _check_outputs(args: argparse.Namespace, several: bool) -> None:
+    """``--json``/``--plot``/``--html``: files with their suffix for one model, directories for several;
+    matplotlib present for the charts (before minutes of measuring, not after)."""
+    from .._util.figures import require_matplotlib
+
+    for option, suffix in OUTPUTS:
+        path = getattr(args, option)
+        if path is None or (option == "json" and path == "-" and not several):
+            continue
+        if several:
+            if path == "-" or Path(path).is_file():
+                raise ValueError(f"{option}={path!r}: with several models --{option} names a directory (one "
+                                 f"file per model and {SUMMARY}{suffix})")
+        else:
+            suffixes = (".html", ".htm") if option == "html" else (suffix,)
+            if option != "json" and not path.lower().endswith(suffixes):
+                raise ValueError(f"{option}={path!r} must end in {' or '.join(suffixes)}")
+        if option != "json":
+            require_matplotlib(option, path)
+
+
+def _profile_each(args: argparse.Namespace, specs: list[str], shape: tuple[int, ...] | None, backends: list[str],
+                  precisions: str, threads: int, err: Console) -> list[dict]:
+    """Load every model first (a bad MODEL or an untrainable one fails before any measuring), then
+    profile and print each in turn; the JSON documents."""
+    from ..profile.profiler import profile_model
+    from ..profile.report import print_report, to_dict
+    from ..profile.training import check_trainable
+
+    several = len(specs) > 1
     with _progress(err) as step:
-        done = step("loading the model", None)
-        resolved = resolve_args(args)
+        done = step("loading the model" + (f"s ({len(specs)})" if several else ""), None)
+        resolved = [resolve_args(argparse.Namespace(**{**vars(args), "model": spec})) for spec in specs]
         done()
-        shape = shape or resolved.input_shape
-        measured = args.remeasure or not cache_path(threads).is_file()
-        profile = profile_model(resolved.model, shape, spec=args.model, description=resolved.description,
-                                backends=backends, batch=args.batch, threads=threads, repeats=args.repeats,
-                                warmup=args.warmup, budget_s=args.budget or None, remeasure=args.remeasure, step=step)
-    doc = to_dict(profile)
+    if args.train:
+        for spec, r in zip(specs, resolved):
+            check_trainable(r.model, spec)
+    docs = []
+    for i, spec in enumerate(specs):
+        r, resolved[i] = resolved[i], None  # each model is freed once profiled
+        model_shape = shape or (r.shape(batch=TRAIN_BATCH) if args.train else r.input_shape)
+        with _progress(err) as step:
+            profile = profile_model(r.model, model_shape, spec=spec, description=r.description, backends=backends,
+                                    batch=args.batch, threads=threads, repeats=args.repeats, warmup=args.warmup,
+                                    budget_s=args.budget or None, remeasure=args.remeasure and i == 0, step=step,
+                                    train=args.train, precisions=precisions, impl=args.impl)
+        doc = to_dict(profile)
+        if args.json != "-":
+            if several:
+                stdout_console().rule(f"{spec} ({i + 1} of {len(specs)})")
+            print_report(doc)
+        docs.append(doc)
+    return docs
+
+
+def _single_outputs(args: argparse.Namespace, doc: dict, err: Console) -> None:
+    from ..profile.html import save_html
+    from ..profile.plot import save_plot
+    from ..profile.report import write_json
+
     if args.json == "-":
         import json
 
         print(json.dumps(doc, indent=2))
-    else:
-        print_report(doc)
-    from ..profile.html import save_html
-    from ..profile.plot import save_plot
-
     for path, write in ((None if args.json == "-" else args.json, write_json), (args.plot, save_plot),
                         (args.html, save_html)):
         if path is not None:
             write(doc, path)
             err.print(f"wrote {path}", highlight=False, soft_wrap=True)
-    if measured:
-        err.print(f"machine measured and cached in {cache_path(threads)}", highlight=False, soft_wrap=True)
-    return 0
+
+
+def _several_outputs(args: argparse.Namespace, specs: list[str], docs: list[dict], err: Console) -> None:
+    """The summary table; in each output directory one file per model and the summary's."""
+    from ..profile.html import save_html
+    from ..profile.plot import save_plot
+    from ..profile.report import write_json
+    from ..profile.summary import file_stems, save_summary_html, save_summary_plot, summary_dict, summary_table
+
+    stems = file_stems(specs)
+    summary = summary_dict(docs, stems)
+    stdout_console().print(summary_table(summary))
+    writers = {"json": (write_json, write_json), "plot": (save_plot, save_summary_plot),
+               "html": (save_html, save_summary_html)}
+    for option, suffix in OUTPUTS:
+        directory = getattr(args, option)
+        if directory is None:
+            continue
+        each, whole = writers[option]
+        for stem, doc in zip(stems, docs):
+            each(doc, Path(directory) / f"{stem}{suffix}")
+        whole(summary, Path(directory) / f"{SUMMARY}{suffix}")
+        err.print(f"wrote {directory}: {', '.join(f'{stem}{suffix}' for stem in stems)} and {SUMMARY}{suffix}",
+                  highlight=False, soft_wrap=True)
 
 
 def stderr_console() -> Console:
@@ -159,7 +276,6 @@ def stderr_console() -> Console:
 
 def _machine_only(threads: int, remeasure: bool, err: Console) -> int:
     """``sepconv profile --machine-only [--remeasure]``: the ceilings, and nothing else."""
-    from .._util.console import stdout_console
     from ..machine import cache_path, machine_profile
     from ..profile.report import machine_dict, machine_line
 

@@ -7,6 +7,9 @@ Example::
     $ sepconv sweep mobilenet_v2 --width-mults 0.25,0.5,0.75,1.0 --data digits --out runs/sweep
     $ sepconv inspect runs/mnv2
     $ torchrun --standalone --nproc_per_node 2 -m sepconv train mobilenet_v2 --data digits --out runs/ddp
+
+``train`` chooses its speed settings (precision, channels_last, torch.compile) for the machine
+(:mod:`sepconv.train.speed`) and prints them, with the reasons, in its first lines on stderr.
 """
 
 from __future__ import annotations
@@ -14,12 +17,14 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import warnings
 
 import torch
 
 from ..models import parse_spec
 from ..train.loop import TrainConfig
 from ..train.optim import OPTIMIZERS
+from ..train.speed import PRECISIONS
 
 HELP_DATA = ("'digits' (bundled, no download), 'folder:PATH' (ImageFolder: one sub-folder per class; train/ and val/ "
              "sub-directories or a --val-split), 'cifar10:PATH' / 'cifar100:PATH' (python-pickle release), or a "
@@ -32,7 +37,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "train", help="train a model on digits, an ImageFolder or CIFAR; checkpoints, metrics, curves",
         description="Train MODEL (a registry name, optionally 'name:key=value,...'). Each epoch writes a checkpoint "
                     "(safetensors weights + JSON state, atomically), metrics.csv/json and curve.png to --out; "
-                    "--resume continues exactly. Under torchrun it trains data-parallel (DDP).")
+                    "--resume continues exactly. Under torchrun it trains data-parallel (DDP). Precision, "
+                    "channels_last and torch.compile are chosen for the machine unless given, and printed first.")
     t.add_argument("model", metavar="MODEL", help="registry name, optionally with arguments: 'name:key=value,...'")
     t.add_argument("--width-mult", type=float, default=None, help="width multiplier alpha (the model's width_mult)")
     _train_args(t)
@@ -51,6 +57,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     e.add_argument("--workers", type=int, default=0, help="image-decoding processes for folders (default 0)")
     e.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
     e.add_argument("--threads", type=int, default=None, help="torch threads (default: one per core)")
+    e.add_argument("--precision", choices=("auto", *PRECISIONS), default="auto",
+                   help="autocast precision (default auto: the run's own where this machine can, else fp32)")
     e.set_defaults(func=run_eval)
 
     s = subparsers.add_parser(
@@ -105,8 +113,16 @@ def _train_args(p: argparse.ArgumentParser) -> None:
                    help="random-resized-crop area range (default: digits 0.8, CIFAR 0.35, folders 0.08; max 1)")
     p.add_argument("--hflip", action=argparse.BooleanOptionalAction, default=None,
                    help="random horizontal flips (default: on, off for digits)")
-    p.add_argument("--amp", action="store_true", help="mixed precision: float16 + grad scaler on GPU, bfloat16 on CPU")
-    p.add_argument("--channels-last", action="store_true", help="NHWC memory format for model and inputs")
+    p.add_argument("--precision", choices=("auto", *PRECISIONS), default="auto",
+                   help="training precision: fp32, or bf16/fp16 autocast (fp16 with a gradient scaler, CUDA only); "
+                        "default auto: bf16 where the CPU's oneDNN or the GPU has native bf16, fp16 on other GPUs, "
+                        "else fp32; one the machine cannot run is refused")
+    _on_off(p, "channels-last", "NHWC memory format for model and inputs (default: on for models with convolutions)")
+    _on_off(p, "compile", "torch.compile the training step (default: only when the run's remaining steps x the "
+                          "expected saving per step outweigh the estimated compile time)")
+    p.add_argument("--amp", action="store_true",
+                   help="deprecated: use --precision (--amp means the device's reduced precision: bf16 on CPU, "
+                        "fp16 on CUDA)")
     p.add_argument("--workers", type=int, default=0, help="image-decoding processes for folders (default 0)")
     p.add_argument("--threads", type=int, default=None, help="torch threads (default: one per core)")
     p.add_argument("--seed", type=int, default=0, help="seeds initialisation, data order and augmentation (0)")
@@ -115,6 +131,19 @@ def _train_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
     p.add_argument("--quiet", action="store_true", help="no progress bar or per-epoch lines on stderr")
+
+
+def _on_off(p: argparse.ArgumentParser, name: str, help_text: str) -> None:
+    """``--NAME`` / ``--no-NAME`` for one setting whose default (None) is automatic. Two actions,
+    ``--no-NAME`` first: an error about the setting then names ``--NAME`` (sepconv.cli.flags takes
+    the last option of a dest), not the negation BooleanOptionalAction would give."""
+    dest = name.replace("-", "_")
+    p.add_argument(f"--no-{name}", dest=dest, action="store_false", default=None, help=f"turn off: --{name}")
+    p.add_argument(f"--{name}", dest=dest, action="store_true", default=None, help=help_text)
+
+
+def _warn(message: str) -> None:
+    print(f"sepconv: warning: {message}", file=sys.stderr)
 
 
 def _crop_scale(text: str | None) -> tuple[float, float] | None:
@@ -133,14 +162,20 @@ def _config(args: argparse.Namespace, out: str) -> TrainConfig:
     name, kwargs = parse_spec(args.model)
     if getattr(args, "width_mult", None) is not None:
         kwargs["width_mult"] = args.width_mult
-    return TrainConfig(
-        model=name, model_kwargs=kwargs, data=args.data, epochs=args.epochs, batch_size=args.batch_size,
-        optimizer=args.optimizer, lr=args.lr, weight_decay=args.weight_decay, dw_weight_decay=args.dw_weight_decay,
-        momentum=args.momentum, warmup_epochs=args.warmup_epochs, label_smoothing=args.label_smoothing, ema=args.ema,
-        amp=args.amp, channels_last=args.channels_last, img_size=args.img_size, val_split=args.val_split,
-        crop_scale=_crop_scale(args.crop_scale), hflip=args.hflip, seed=args.seed, workers=args.workers,
-        threads=args.threads, out=out, resume=args.resume, save_every=args.save_every, device=args.device,
-        progress=not args.quiet)
+    if args.amp:
+        _warn("--amp is deprecated: --precision auto (the default) chooses the machine's reduced precision; "
+              "--amp now means that one (bf16 on CPU where it is native, fp16 on CUDA)")
+    with warnings.catch_warnings():  # TrainConfig's own DeprecationWarning: said above, on the command line
+        warnings.simplefilter("ignore", DeprecationWarning)
+        return TrainConfig(
+            model=name, model_kwargs=kwargs, data=args.data, epochs=args.epochs, batch_size=args.batch_size,
+            optimizer=args.optimizer, lr=args.lr, weight_decay=args.weight_decay, dw_weight_decay=args.dw_weight_decay,
+            momentum=args.momentum, warmup_epochs=args.warmup_epochs, label_smoothing=args.label_smoothing,
+            ema=args.ema, amp=args.amp, precision=args.precision, channels_last=args.channels_last,
+            compile=args.compile, img_size=args.img_size, val_split=args.val_split,
+            crop_scale=_crop_scale(args.crop_scale), hflip=args.hflip, seed=args.seed, workers=args.workers,
+            threads=args.threads, out=out, resume=args.resume, save_every=args.save_every, device=args.device,
+            progress=not args.quiet)
 
 
 def run_train(args: argparse.Namespace) -> int:
@@ -148,6 +183,9 @@ def run_train(args: argparse.Namespace) -> int:
 
     config = _config(args, args.out or f"runs/{parse_spec(args.model)[0]}")
     trainer = Trainer(config)
+    if trainer.info.is_main:  # the first lines: what this run trains with, and why
+        for line in trainer.speed_lines():
+            print(f"sepconv train: {line}", file=sys.stderr, flush=True)
     summary = trainer.fit()
     if not trainer.info.is_main:  # under torchrun, rank 0 reports
         return 0
@@ -168,13 +206,13 @@ def run_eval(args: argparse.Namespace) -> int:
             raise ValueError(f"--threads={args.threads} must be a positive integer")
         torch.set_num_threads(args.threads)
     result = evaluate(args.checkpoint, args.data, split=args.split, batch_size=args.batch_size, ema=args.ema,
-                      device=args.device, workers=args.workers)
+                      device=args.device, workers=args.workers, precision=args.precision)
     if args.json:
         print(json.dumps(result, indent=2))
     else:
         print(f"{result['checkpoint']} on {result['data']} ({result['split']}, {result['images']} images, "
               f"{result['img_size']} px): top-1 {result['acc']:.4f}, loss {result['loss']:.4f}, "
-              f"{result['images_per_s']:.0f} images/s")
+              f"{result['images_per_s']:.0f} images/s ({result['precision']})")
     return 0
 
 

@@ -27,6 +27,15 @@ the group and segment counts used), ``threads``, and ``forms``, one object per f
 ``latency_ms`` (``median_ms``, ``p90_ms``, ``samples_ms``; null when ``repeats`` is 0) and
 ``speedup`` (standard median / this median).
 
+``impl`` adds an implementation dimension (:mod:`.impls`): every form is timed under each of
+``native`` (PyTorch's kernels) and ``im2col`` (Caffe's historical per-image, per-group im2col + GEMM
+algorithm, reproduced to explain old reports — not a recommended path), all interleaved; ``train``
+times forward + backward instead of forward. Only then does the JSON gain keys: ``config.impl``
+(the list) and ``config.train`` (when true), and per form ``by_impl``, one object per implementation
+with ``impl``, ``latency_ms``, ``speedup`` (the standard form's median under the same implementation
+/ this median) and ``calls`` (im2col only: per phase ``calls``, ``gemv_shaped``, ``rank1``,
+``shapes``); the form's own ``latency_ms`` and ``speedup`` are its first implementation's.
+
 Example::
 
     >>> result = compare_layer(repeats=0)  # the seeds' example: 3 -> 4 channels, 3x3, 64x64
@@ -37,7 +46,7 @@ Example::
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from contextlib import nullcontext
 from dataclasses import asdict, dataclass, replace
 from fractions import Fraction
@@ -49,12 +58,14 @@ from rich.table import Table
 from rich.text import Text
 from torch import nn
 
-from .._util.checks import non_negative_int, positive_int
+from .._util.checks import boolean, non_negative_int, positive_int
 from .._util.runtime import threads_set_to
-from .._util.timing import Timing, time_module
+from .._util.timing import Timing
 from ..cost import analyze, conv_macs, conv_output_size
+from ..engines.im2col import parse_impls
 from ..layers import Conv2d, GroupedConv2d, SegmentedSeparableConv2d, SeparableConv2d, SpatiallySeparableConv2d
 from ..layers.padding import resolve_padding
+from .impls import ImplResult, run_impls
 
 __all__ = ["CompareConfig", "CompareResult", "FormResult", "compare_layer"]
 
@@ -76,12 +87,14 @@ class FormResult:
     theory_formula: str | None = None
     timing: Timing | None = None
     speedup: float | None = None
+    by_impl: tuple[ImplResult, ...] = ()
 
     @property
     def applicable(self) -> bool:
         return self.reason is None
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self, impls: bool = False) -> dict[str, Any]:
+        """The JSON row; ``impls`` adds ``by_impl`` (one object per implementation)."""
         return {
             "form": self.form,
             "label": self.label,
@@ -97,6 +110,7 @@ class FormResult:
             "theory_formula": self.theory_formula,
             "latency_ms": None if self.timing is None else self.timing.to_dict(),
             "speedup": self.speedup,
+            **({"by_impl": [run.to_dict() for run in self.by_impl]} if impls else {}),
         }
 
 
@@ -115,6 +129,13 @@ class CompareConfig:
     batch: int
     repeats: int
     warmup: int
+    impl: tuple[str, ...] = ("native",)
+    train: bool = False
+
+    @property
+    def shows_impls(self) -> bool:
+        """Whether anything but ``native`` alone was asked for (then rows are per implementation)."""
+        return self.impl != ("native",)
 
 
 @dataclass(frozen=True)
@@ -133,39 +154,81 @@ class CompareResult:
         raise ValueError(f"form={name!r} must be one of {', '.join(r.form for r in self.forms)}")
 
     def to_dict(self) -> dict[str, Any]:
-        return {"config": asdict(self.config), "threads": self.threads,
-                "forms": [row.to_dict() for row in self.forms]}
+        config = {**asdict(self.config), "impl": list(self.config.impl)}
+        if not self.config.shows_impls:  # the document of a plain ``sepconv compare`` is as it was
+            del config["impl"]
+        if not self.config.train:
+            del config["train"]
+        return {"config": config, "threads": self.threads,
+                "forms": [row.to_dict(self.config.shows_impls) for row in self.forms]}
 
     def to_json(self, indent: int | None = 2) -> str:
         return json.dumps(self.to_dict(), indent=indent)
 
     def table(self) -> Table:
+        """The rich table: one row per form, or with several implementations one per form and
+        implementation (speed-ups within an implementation, im2col's matrix calls beside them)."""
         c = self.config
         timed = f"median of {c.repeats} runs after {c.warmup} warm-up" if c.repeats else "not timed (repeats 0)"
+        if c.train:
+            timed += ", forward + backward (input and weight gradients)"
+        caption = (f"batch {c.batch}, {self.threads} torch threads, {timed}. MACs = multiply-accumulates; "
+                   "ratio = MACs / standard MACs by the cost model, theory = the formula under each form")
+        if c.shows_impls:
+            caption += (". speed-up = the standard conv's time / this form's, under the same implementation; "
+                        "timings interleaved. im2col = Caffe's historical per-image, per-group im2col + GEMM "
+                        "algorithm, reproduced to explain old reports (not a recommended path); its matrix calls "
+                        "per batch, with how many are GEMV-shaped (m or n = 1)")
         table = Table(
             box=box.SIMPLE_HEAD,
             title=f"{c.kernel}x{c.kernel} conv, {c.in_channels} -> {c.out_channels} channels, "
                   f"{c.size}x{c.size} input, stride {c.stride}",
-            caption=f"batch {c.batch}, {self.threads} torch threads, {timed}. MACs = multiply-accumulates; "
-                    "ratio = MACs / standard MACs by the cost model, theory = the formula under each form",
+            caption=caption,
         )
         table.add_column("form", max_width=24)
-        for header in ("params", "MACs", "ratio", "theory", "ms", "speed-up"):
-            table.add_column(header, justify="right")
+        headers = ("impl", "params", "MACs", "ratio", "theory", "ms", "speed-up", "matrix calls") \
+            if c.shows_impls else ("params", "MACs", "ratio", "theory", "ms", "speed-up")
+        for header in headers:
+            table.add_column(header, justify="left" if header in ("impl", "matrix calls") else "right")
         for row in self.forms:
             note = f"n/a: {row.reason}" if not row.applicable else row.theory_formula
             label = Text(row.label)
             label.append(f"\n{note}", style="dim")
             if not row.applicable:
-                table.add_row(label, *["-"] * 6)
+                table.add_row(label, *["-"] * len(headers), end_section=c.shows_impls)
                 continue
-            table.add_row(
-                label, f"{row.params:,}", f"{row.macs:,}", f"{float(row.macs_ratio):.4f}",
-                f"{float(row.theory):.4f}",
-                "-" if row.timing is None else f"{row.timing.median_ms:.3f}",
-                "-" if row.speedup is None else f"{row.speedup:.2f}x",
-            )
+            cost = [f"{row.params:,}", f"{row.macs:,}", f"{float(row.macs_ratio):.4f}", f"{float(row.theory):.4f}"]
+            if not c.shows_impls:
+                table.add_row(label, *cost, _ms(row.timing), _times(row.speedup))
+                continue
+            # the label on the first implementation's line, its formula on the second's
+            names = [label] if len(row.by_impl) == 1 else [Text(row.label), Text(note, style="dim")]
+            for i, run in enumerate(row.by_impl):
+                first = i == 0
+                table.add_row(names[i] if i < len(names) else "", run.impl, *(cost if first else [""] * len(cost)),
+                              _ms(run.timing), _times(run.speedup), _calls(run.calls),
+                              end_section=i == len(row.by_impl) - 1)
         return table
+
+
+def _ms(timing: Timing | None) -> str:
+    return "-" if timing is None else f"{timing.median_ms:.3f}"
+
+
+def _times(speedup: float | None) -> str:
+    return "-" if speedup is None else f"{speedup:.2f}x"
+
+
+def _calls(calls: dict[str, Any] | None) -> str:
+    """``fwd 33 (32 GEMV)`` (and ``bwd 66 (32 GEMV, 32 rank-1)``) for im2col; a dash for native, whose
+    kernels decide their own calls."""
+    if calls is None:
+        return "-"
+    lines = []
+    for phase, c in calls.items():
+        rank1 = f", {c['rank1']:,} rank-1" if c["rank1"] else ""
+        lines.append(f"{'fwd' if phase == 'forward' else 'bwd'} {c['calls']:,} ({c['gemv_shaped']:,} GEMV{rank1})")
+    return "\n".join(lines)
 
 
 def compare_layer(
@@ -181,6 +244,8 @@ def compare_layer(
     threads: int | None = None,
     repeats: int = 20,
     warmup: int = 3,
+    impl: str | Sequence[str] = "native",
+    train: bool = False,
 ) -> CompareResult:
     """Build every form of one conv layer, count it with the cost model, and time it.
 
@@ -188,7 +253,20 @@ def compare_layer(
     left as None, the largest of 8, 4, 2 that fits is used, and when none fits the form is listed
     with the reason. ``threads`` sets ``torch.set_num_threads`` for the timing (restored
     afterwards); ``repeats=0`` skips timing. Sizes use "same" padding, as the layers do by default.
+    Every form is timed interleaved with the others (one call of each per round), under each
+    implementation in ``impl`` ("native", "im2col" or "native,im2col"; im2col is Caffe's historical
+    algorithm, reproduced to explain old reports, not a recommended path: see
+    :mod:`sepconv.engines.im2col`); ``train=True`` times forward + backward instead of forward.
+
+    Example::
+
+        >>> result = compare_layer(16, 32, size=8, impl="native,im2col", repeats=0)
+        >>> [(run.impl, run.calls and run.calls["forward"]["gemv_shaped"])
+        ...  for run in result.form("depthwise_separable").by_impl]  # 16 depthwise GEMVs, 1 pointwise GEMM
+        [('native', None), ('im2col', 16)]
     """
+    impls = parse_impls(impl)
+    boolean("train", train)
     for name, value in (("in_channels", in_channels), ("out_channels", out_channels), ("kernel", kernel),
                         ("size", size), ("stride", stride), ("depth_multiplier", depth_multiplier),
                         ("batch", batch)):
@@ -211,13 +289,16 @@ def compare_layer(
     if segments is None:
         segments = next((s for s in DEFAULT_DIVISORS if out_channels % s == 0 and s < out_channels), None)
     config = CompareConfig(in_channels, out_channels, kernel, size, stride, groups, depth_multiplier, segments,
-                           batch, repeats, warmup)
+                           batch, repeats, warmup, impls, train)
 
     forms = _forms(config)
     x = torch.randn(batch, in_channels, size, size, generator=torch.Generator().manual_seed(0))
+    modules = {form.form: form.build() for form in forms if not isinstance(form.build, str)}
     with threads_set_to(threads) if threads is not None else nullcontext():
         used_threads = torch.get_num_threads()
-        rows = [form.measure(x, repeats, warmup) for form in forms]
+        rows = [form.cost(modules.get(form.form), x) for form in forms]
+        runs = run_impls(modules, x, impls, train=train, repeats=repeats, warmup=warmup)
+    rows = [replace(row, by_impl=runs[row.form]) if row.applicable else row for row in rows]
     return CompareResult(config, used_threads, [_relative(row, rows[0]) for row in rows])
 
 
@@ -231,14 +312,13 @@ class _Form:
     theory: Fraction | None = None
     theory_formula: str | None = None
 
-    def measure(self, x: torch.Tensor, repeats: int, warmup: int) -> FormResult:
-        if isinstance(self.build, str):
-            return FormResult(self.form, self.label, module="", reason=self.build)
-        module = self.build()
+    def cost(self, module: nn.Module | None, x: torch.Tensor) -> FormResult:
+        """The row with the cost model's counts for ``module`` (None: the form does not apply)."""
+        if isinstance(self.build, str) or module is None:
+            return FormResult(self.form, self.label, module="", reason=str(self.build))
         cost = analyze(module, x)
         return FormResult(self.form, self.label, type(module).__name__, params=cost.params, macs=cost.macs,
-                          theory=self.theory, theory_formula=self.theory_formula,
-                          timing=time_module(module, x, repeats, warmup) if repeats else None)
+                          theory=self.theory, theory_formula=self.theory_formula)
 
 
 def _forms(c: CompareConfig) -> list[_Form]:
@@ -280,13 +360,20 @@ def _forms(c: CompareConfig) -> list[_Form]:
 
 
 def _relative(row: FormResult, standard: FormResult) -> FormResult:
-    """``row`` with its MACs ratio and speed-up against the standard form filled in."""
+    """``row`` with its MACs ratio and, per implementation, its speed-up over the standard form under
+    the same implementation filled in; the row's own timing and speed-up are its first implementation's."""
     if not row.applicable:
         return row
-    speedup = None
-    if row.timing is not None and standard.timing is not None and row.timing.median_ms > 0:
-        speedup = standard.timing.median_ms / row.timing.median_ms
-    return replace(row, macs_ratio=Fraction(row.macs, standard.macs), speedup=speedup)
+    runs = tuple(replace(run, speedup=_speedup(base.timing, run.timing))
+                 for run, base in zip(row.by_impl, standard.by_impl))
+    return replace(row, macs_ratio=Fraction(row.macs, standard.macs), by_impl=runs,
+                   timing=runs[0].timing if runs else None, speedup=runs[0].speedup if runs else None)
+
+
+def _speedup(standard: Timing | None, timing: Timing | None) -> float | None:
+    if standard is None or timing is None or timing.median_ms <= 0:
+        return None
+    return standard.median_ms / timing.median_ms
 
 
 def _same_output(size: tuple[int, int], kernel: tuple[int, int], stride: tuple[int, int]) -> tuple[int, int]:

@@ -105,23 +105,41 @@ def _cell(point: dict[str, Any], form: str) -> dict[str, Any] | None:
     return row if row["applicable"] else None
 
 
+def _impls(doc: dict[str, Any]) -> list[str]:
+    """The implementations every form was timed with (``sepconv compare --impl``; native alone by default)."""
+    return doc["points"][0]["config"].get("impl", ["native"])
+
+
+def _median_ms(row: dict[str, Any] | None, impl: str) -> float | None:
+    """``row``'s median time under ``impl`` (None where not applicable or not timed)."""
+    if row is None:
+        return None
+    runs = {run["impl"]: run for run in row.get("by_impl", [])}
+    latency = runs[impl]["latency_ms"] if runs else row["latency_ms"]
+    return None if latency is None else latency["median_ms"]
+
+
 def sweep_table(doc: dict[str, Any]) -> Table:
-    """One row per value; per form its MACs and median time (a dash where the form does not apply)."""
+    """One row per value; per form its MACs and median time per implementation (a dash where the form
+    does not apply)."""
     parameter = doc["sweep"]["parameter"]
+    impls = _impls(doc)
     table = Table(title=f"sweep of {parameter}: MACs and median time per form ({doc['threads']} threads)",
-                  caption="MACs = multiply-accumulates; times are medians (ms) of compare's --repeats runs")
+                  caption="MACs = multiply-accumulates; times are medians (ms) of compare's --repeats runs"
+                          + ("" if impls == ["native"] else "; im2col = Caffe's historical algorithm, reproduced "
+                                                            "(not a recommended path)"))
     table.add_column(parameter, justify="right")
     forms = _forms(doc)
     for _, label in forms:
         table.add_column(f"{label}\nMMACs", justify="right")
-        table.add_column("ms", justify="right")
+        for impl in impls:
+            table.add_column("ms" if impls == ["native"] else f"{impl}\nms", justify="right")
     for point in doc["points"]:
         cells = [str(point["value"])]
         for form, _ in forms:
             row = _cell(point, form)
-            latency = None if row is None else row["latency_ms"]
-            cells += ["—" if row is None else f"{row['macs'] / 1e6:,.3f}",
-                      "—" if latency is None else f"{latency['median_ms']:.3f}"]
+            cells.append("—" if row is None else f"{row['macs'] / 1e6:,.3f}")
+            cells += ["—" if (ms := _median_ms(row, impl)) is None else f"{ms:.3f}" for impl in impls]
         table.add_row(*cells)
     return table
 
@@ -136,16 +154,18 @@ def save_sweep_plot(doc: dict[str, Any], path: str | Path) -> Path:
     parameter = doc["sweep"]["parameter"]
     fig = new_figure((12, 4.8))
     xs = list(range(len(doc["points"])))
+    impls = _impls(doc)
     for i, (key, ylabel) in enumerate((("macs", "MACs (multiply-accumulates)"), ("ms", "median time (ms)"))):
         ax = fig.add_subplot(1, 2, i + 1)
         for form, label in _forms(doc):
-            ys = []
-            for point in doc["points"]:
-                row = _cell(point, form)
-                value = None if row is None else row["macs"] if key == "macs" else (
-                    row["latency_ms"] or {}).get("median_ms")
-                ys.append(float("nan") if value is None else value)
-            ax.plot(xs, ys, marker="o", label=label)
+            for impl in impls if key == "ms" else impls[:1]:
+                ys = []
+                for point in doc["points"]:
+                    row = _cell(point, form)
+                    value = _median_ms(row, impl) if key == "ms" else None if row is None else row["macs"]
+                    ys.append(float("nan") if value is None else value)
+                name = label if key == "macs" or len(impls) == 1 else f"{label} ({impl})"
+                ax.plot(xs, ys, marker="o", label=name, linestyle="--" if key == "ms" and impl == "im2col" else "-")
         ax.set_xticks(xs, [str(p["value"]) for p in doc["points"]])
         ax.set_yscale("log")
         ax.set_xlabel(parameter)

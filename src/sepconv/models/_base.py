@@ -32,10 +32,6 @@ ACTIVATIONS = {"relu": nn.ReLU, "relu6": nn.ReLU6, "hardswish": nn.Hardswish, "p
 # features_only drops them). Families with more head arguments add theirs.
 HEAD_ARGUMENTS = ("num_classes", "drop_rate")
 
-# create_model's backbone arguments, with their defaults. The registry reads the arguments of a
-# **kwargs builder from its return annotation, the family's classifier, which takes neither; each
-# family registers them with these defaults (see classifier_or_backbone).
-
 
 @dataclass(frozen=True)
 class FeatureInfo:

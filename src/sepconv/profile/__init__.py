@@ -4,7 +4,10 @@
 that the tables, charts and HTML page render. See each module for its part:
 :mod:`~sepconv.machine` (roofline ceilings), :mod:`~sepconv.profile.layers` (per-layer
 time), :mod:`~sepconv.profile.backends` (which backends the whole model is timed on, by
-:mod:`sepconv.engines.runner`).
+:mod:`sepconv.engines.runner`); with ``train=True``, :mod:`~sepconv.profile.training` (each
+layer's forward and backward, a conv's backward split in its two passes) and
+:mod:`~sepconv.profile.step` (the whole training step per backend and precision), reported by
+:mod:`~sepconv.profile.training_report`; several models side by side: :mod:`~sepconv.profile.summary`.
 
 Example::
 
@@ -18,8 +21,11 @@ from ..engines.runner import BackendResult, time_backends
 from ..machine import Machine, machine_profile, measure_machine
 from .backends import BACKENDS, parse_backends
 from .layers import LayerProfile, LayerTiming, time_layers
-from .profiler import Profile, profile_model
+from .profiler import Profile, TrainingProfile, profile_model
 from .report import SCHEMA_VERSION, to_dict
+from .step import StepResult, time_steps
+from .summary import summary_dict
+from .training import LayerTraining, TrainingLayers, time_training_layers
 
 __all__ = [
     "BACKENDS",
@@ -27,13 +33,20 @@ __all__ = [
     "BackendResult",
     "LayerProfile",
     "LayerTiming",
+    "LayerTraining",
     "Machine",
     "Profile",
+    "StepResult",
+    "TrainingLayers",
+    "TrainingProfile",
     "machine_profile",
     "measure_machine",
     "parse_backends",
     "profile_model",
+    "summary_dict",
     "time_backends",
     "time_layers",
+    "time_steps",
+    "time_training_layers",
     "to_dict",
 ]

@@ -19,9 +19,10 @@ from pathlib import Path
 from typing import Any
 
 from .._util.io import atomic_write_text
+from . import training_report
 from .report import backend_table, kind_table, layer_table, machine_line, ratio_warning, summary_line
 
-__all__ = ["render_html", "save_html"]
+__all__ = ["CSS", "render_html", "rich_table_html", "save_html"]
 
 CSS = """
 body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1200px; color: #222; padding: 0 1em; }
@@ -44,7 +45,7 @@ def render_html(doc: dict[str, Any], charts: bool = True) -> str:
         f"<p>{escape(summary_line(doc))}</p>",
         f'<p class="warn">{escape(warning)}</p>' if warning else "",
         f"<p class=\"note\"><b>Machine</b>: {escape(machine_line(doc))}</p>",
-        "<h2>By kind: share of MACs against share of time</h2>", _table(kind_table(doc)),
+        "<h2>By kind: share of MACs against share of time</h2>", rich_table_html(kind_table(doc)),
     ]
     if charts:
         from .._util.figures import png_bytes
@@ -53,8 +54,12 @@ def render_html(doc: dict[str, Any], charts: bool = True) -> str:
         image = base64.b64encode(png_bytes(figure(doc))).decode("ascii")
         parts += ["<h2>Roofline and shares</h2>",
                   f'<img alt="roofline and MAC/time shares by kind" src="data:image/png;base64,{image}">']
-    parts += ["<h2>Whole model per backend</h2>", _table(backend_table(doc)),
-              "<h2>Per layer</h2>", _table(layer_table(doc)),
+    parts += ["<h2>Whole model per backend</h2>", rich_table_html(backend_table(doc))]
+    if doc.get("training"):
+        parts += ["<h2>Training</h2>", f"<p>{escape(training_report.summary_line(doc))}</p>"]
+        for table in training_report.tables(doc):
+            parts += [f"<h3>{escape(str(table.title))}</h3>", rich_table_html(table)]
+    parts += ["<h2>Per layer</h2>", rich_table_html(layer_table(doc)),
               f"<p class=\"note\">sepconv {escape(str(doc['sepconv_version']))}, JSON schema "
               f"{doc['schema_version']}.</p>", "</body></html>"]
     return "\n".join(parts) + "\n"
@@ -69,7 +74,7 @@ def save_html(doc: dict[str, Any], path: str | Path) -> Path:
     return path
 
 
-def _table(table) -> str:  # noqa: ANN001 - a rich.table.Table
+def rich_table_html(table) -> str:  # noqa: ANN001 - a rich.table.Table
     """A rich table as an HTML table: the terminal and the page show the same cells."""
     columns = table.columns
     cells = [list(column.cells) for column in columns]

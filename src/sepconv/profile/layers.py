@@ -72,29 +72,46 @@ class _Call:
     kwargs: dict[str, Any]
 
 
-def record_calls(model: nn.Module, x: torch.Tensor) -> list[_Call]:
-    """Run ``model(x)`` once (no grad) and return every leaf-module call with its arguments.
+def record_calls(model: nn.Module, x: torch.Tensor, *, grad: bool = False) -> list[_Call]:
+    """Run ``model(x)`` once and return every leaf-module call with its arguments.
 
     Names follow :func:`sepconv.cost.analyze`: the module's qualified name, ``"(model)"`` for a
-    model that is itself a leaf, and ``name#2``, ``name#3`` ... for a module called again.
+    model that is itself a leaf, and ``name#2``, ``name#3`` ... for a module called again. Without
+    ``grad`` the forward runs under ``torch.inference_mode`` and the arguments are the forward's own
+    tensors; with ``grad`` it runs with gradients enabled (in whatever mode the model is in) and
+    each tensor argument is kept as the call received it (before an in-place module changes it):
+    a detached copy that requires a gradient exactly when the forward's did, ready to be replayed
+    through autograd on its own (:mod:`sepconv.profile.training`).
     """
     names = {module: name or "(model)" for name, module in model.named_modules()}
     counts: Counter[nn.Module] = Counter()
     calls: list[_Call] = []
 
-    def hook(module: nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any], output: Any) -> None:
+    def hook(module: nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any], output: Any = None) -> None:
         counts[module] += 1
         suffix = f"#{counts[module]}" if counts[module] > 1 else ""
+        if grad:
+            args, kwargs = tuple(_detached(a) for a in args), {k: _detached(v) for k, v in kwargs.items()}
         calls.append(_Call(names[module] + suffix, module, args, kwargs))
 
-    handles = [m.register_forward_hook(hook, with_kwargs=True) for m in names if next(m.children(), None) is None]
+    handles = [m.register_forward_pre_hook(hook, with_kwargs=True) if grad else
+               m.register_forward_hook(hook, with_kwargs=True)
+               for m in names if next(m.children(), None) is None]
     try:
-        with torch.inference_mode():
+        with torch.enable_grad() if grad else torch.inference_mode():
             model(x)
     finally:
         for handle in handles:
             handle.remove()
     return calls
+
+
+def _detached(value: Any) -> Any:
+    """A tensor as a new leaf holding a copy of its values, requiring a gradient as it did."""
+    if not isinstance(value, torch.Tensor):
+        return value
+    copy = value.detach().clone()
+    return copy.requires_grad_() if value.requires_grad and copy.is_floating_point() else copy
 
 
 def time_layers(

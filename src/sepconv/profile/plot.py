@@ -7,6 +7,10 @@ GEMM peak). Depthwise layers sit far left, under the bandwidth slope; pointwise 
 convs further right. Right, per kind, the share of the model's MACs beside the share of its
 measured time: the seeds' question answered in one picture.
 
+For a training profile a second row: the same roofline with one point per measured pass (forward,
+and a convolution's input-gradient and weight-gradient passes, each timed alone), and per kind the
+share of the training step's MACs against the share of its time, forward and backward apart.
+
 Both render the JSON document of :func:`sepconv.profile.report.to_dict`, with matplotlib's
 object API (no pyplot state, no display needed).
 
@@ -24,7 +28,7 @@ from typing import Any
 from .._util.figures import new_figure, png_bytes
 from .._util.io import atomic_write
 
-__all__ = ["KIND_COLORS", "figure", "save_plot"]
+__all__ = ["KIND_COLORS", "PASS_MARKERS", "figure", "save_plot"]
 
 # One colour per cost-model kind (matplotlib's tab10), the same in every chart.
 KIND_COLORS = {
@@ -32,42 +36,70 @@ KIND_COLORS = {
     "spatial": "#8c564b", "linear": "#ff7f0e", "norm": "#7f7f7f", "activation": "#bcbd22", "pool": "#17becf",
     "other": "#e377c2",
 }
+# One marker per training pass.
+PASS_MARKERS = {"forward": "o", "input_grad": "^", "weight_grad": "v"}
 
 
 def figure(doc: dict[str, Any]):  # noqa: ANN201 - matplotlib.figure.Figure
-    """The two charts side by side, as a ``matplotlib.figure.Figure``."""
-    fig = new_figure((13, 5.2))
-    roofline_axes(fig.add_subplot(1, 2, 1), doc)
-    share_axes(fig.add_subplot(1, 2, 2), doc)
+    """The two charts side by side (four, in two rows, for a training profile), as a
+    ``matplotlib.figure.Figure``."""
+    training = bool(doc.get("training"))
+    rows = 2 if training else 1
+    fig = new_figure((13, 5.2 * rows))
+    roofline_axes(fig.add_subplot(rows, 2, 1), doc)
+    share_axes(fig.add_subplot(rows, 2, 2), doc)
+    if training:
+        training_roofline_axes(fig.add_subplot(rows, 2, 3), doc)
+        training_share_axes(fig.add_subplot(rows, 2, 4), doc)
     model = doc["model"]
     shape = "x".join(map(str, doc["input_shape"]))
     fig.suptitle(f"{model['spec']}, input {shape}, {doc['threads']} threads — {doc['machine']['cpu']}")
     return fig
 
 
-def roofline_axes(ax, doc: dict[str, Any]) -> None:  # noqa: ANN001
-    machine = doc["machine"]
-    peak, bandwidth = machine["peak_gflops_per_s"], machine["bandwidth_gb_per_s"]
-    points = [row for row in doc["layers"] if row["flops"] > 0 and row["bytes"] > 0 and row["gflops_per_s"]]
-    xs = [row["intensity_flops_per_byte"] for row in points] or [machine["ridge_flops_per_byte"]]
-    lo, hi = min(xs + [machine["ridge_flops_per_byte"]]) / 3, max(xs + [machine["ridge_flops_per_byte"]]) * 3
+def _ceilings(ax, machine: dict[str, Any], xs: list[float]) -> None:  # noqa: ANN001
+    """The roofline over the intensities ``xs`` (and the ridge), log-log, labelled."""
+    peak, bandwidth, ridge = machine["peak_gflops_per_s"], machine["bandwidth_gb_per_s"], machine["ridge_flops_per_byte"]
+    lo, hi = min(xs + [ridge]) / 3, max(xs + [ridge]) * 3
     grid = [lo * (hi / lo) ** (i / 200) for i in range(201)]
     ax.plot(grid, [min(peak, bandwidth * x) for x in grid], color="black", linewidth=1.5,
             label=f"roofline: {peak:.0f} GFLOP/s, {bandwidth:.1f} GB/s")
-    ax.axvline(machine["ridge_flops_per_byte"], color="grey", linestyle=":", linewidth=1)
+    ax.axvline(ridge, color="grey", linestyle=":", linewidth=1)
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("arithmetic intensity (FLOPs / byte)")
+    ax.set_ylabel("achieved GFLOP/s (FLOPs = 2 x MACs)")
+    ax.grid(True, which="both", alpha=0.25)
+
+
+def roofline_axes(ax, doc: dict[str, Any]) -> None:  # noqa: ANN001
+    points = [row for row in doc["layers"] if row["flops"] > 0 and row["bytes"] > 0 and row["gflops_per_s"]]
+    _ceilings(ax, doc["machine"], [row["intensity_flops_per_byte"] for row in points])
     for kind in _kinds(doc):
         rows = [row for row in points if row["kind"] == kind]
         if rows:
             ax.scatter([r["intensity_flops_per_byte"] for r in rows], [r["gflops_per_s"] for r in rows],
                        s=28, alpha=0.8, color=KIND_COLORS.get(kind, "#333333"), label=f"{kind} ({len(rows)})")
-    ax.set_xscale("log")
-    ax.set_yscale("log")
-    ax.set_xlabel("arithmetic intensity (FLOPs / byte)")
-    ax.set_ylabel("achieved GFLOP/s (FLOPs = 2 x MACs)")
     skipped = len(doc["layers"]) - len(points)
     ax.set_title(f"roofline, one point per layer with MACs ({skipped} without MACs not shown)", fontsize=10)
-    ax.grid(True, which="both", alpha=0.25)
     ax.legend(fontsize=8, loc="lower right")
+
+
+def training_roofline_axes(ax, doc: dict[str, Any]) -> None:  # noqa: ANN001
+    """One point per timed training pass with MACs: colour the kind, marker the pass."""
+    points = [(row["kind"], name, row[name]) for row in doc["training"]["layers"] for name in PASS_MARKERS
+              if row[name] is not None and row[name]["macs"] > 0 and row[name]["bytes"] > 0
+              and row[name]["gflops_per_s"]]
+    _ceilings(ax, doc["machine"], [p["intensity_flops_per_byte"] for _, _, p in points])
+    for kind in dict.fromkeys(kind for kind, _, _ in points):
+        for name, marker in PASS_MARKERS.items():
+            mine = [p for k, n, p in points if k == kind and n == name]
+            if mine:
+                ax.scatter([p["intensity_flops_per_byte"] for p in mine], [p["gflops_per_s"] for p in mine], s=28,
+                           alpha=0.8, marker=marker, color=KIND_COLORS.get(kind, "#333333"),
+                           label=f"{kind} {name.replace('_', '-')} ({len(mine)})")
+    ax.set_title("training roofline: forward (o), input-gradient (^) and weight-gradient (v) passes", fontsize=10)
+    ax.legend(fontsize=7, loc="lower right", ncol=2)
 
 
 def share_axes(ax, doc: dict[str, Any]) -> None:  # noqa: ANN001
@@ -81,6 +113,26 @@ def share_axes(ax, doc: dict[str, Any]) -> None:  # noqa: ANN001
     ax.set_xticks(list(xs), [r["kind"] for r in rows], rotation=30, ha="right")
     ax.set_ylabel("% of the model")
     ax.set_title("by kind: share of MACs (hatched) against share of measured time (filled)", fontsize=10)
+    ax.grid(True, axis="y", alpha=0.25)
+    ax.legend(fontsize=8)
+
+
+def training_share_axes(ax, doc: dict[str, Any]) -> None:  # noqa: ANN001
+    """Per kind: share of the training step's MACs against share of its time, forward and backward."""
+    rows = doc["training"]["by_kind"]
+    xs = range(len(rows))
+    colors = [KIND_COLORS.get(r["kind"], "#333333") for r in rows]
+    bars = (("forward_macs_share", "///", "white", "forward MACs (hatched)"),
+            ("forward_time_share", None, None, "forward time (filled)"),
+            ("backward_macs_share", "xxx", "white", "backward MACs (cross-hatched)"),
+            ("backward_time_share", None, None, "backward time (filled, lighter)"))
+    for i, (key, hatch, face, label) in enumerate(bars):
+        ax.bar([x - 0.3 + 0.2 * i for x in xs], [100 * r[key] for r in rows], width=0.2, hatch=hatch,
+               color=face or colors, edgecolor=colors, alpha=0.55 if key == "backward_time_share" else 1.0,
+               label=label)
+    ax.set_xticks(list(xs), [r["kind"] for r in rows], rotation=30, ha="right")
+    ax.set_ylabel("% of the training step")
+    ax.set_title("training by kind: share of MACs against share of time, forward then backward", fontsize=10)
     ax.grid(True, axis="y", alpha=0.25)
     ax.legend(fontsize=8)
 

@@ -4,11 +4,12 @@
 bound, shares by kind); the tables, :mod:`~sepconv.profile.plot` and :mod:`~sepconv.profile.html`
 all render that dict, so a saved JSON renders the same charts and page as a live run.
 
-Schema version 2 (units are in the key names; MACs = multiply-accumulates, FLOPs = 2 x MACs,
+Schema version 3 (units are in the key names; MACs = multiply-accumulates, FLOPs = 2 x MACs,
 1 GB = 1e9 bytes, times in milliseconds per call, medians over ``timing.repeats`` rounds):
 
 - ``schema_version``, ``sepconv_version``, ``input_shape``, ``batch``, ``threads``;
-- ``model``: ``spec``, ``description``, ``params``, ``macs``, ``flops``, ``bytes``;
+- ``model``: ``spec``, ``description``, ``impl`` (the convolution implementation: "native", or
+  "im2col", Caffe's algorithm reproduced), ``params``, ``macs``, ``flops``, ``bytes``;
 - ``machine``: ``cpu``, ``threads``, ``torch_version``, ``peak_gflops_per_s``, ``bandwidth_gb_per_s``,
   ``ridge_flops_per_byte``, ``gemm_n``, ``stream_bytes``, ``measured_at``, ``load_average``, ``cores``,
   ``busy`` (load average at or above 3/4 of the cores while measuring), ``remeasure_command``;
@@ -27,8 +28,33 @@ Schema version 2 (units are in the key names; MACs = multiply-accumulates, FLOPs
   ``error``, ``max_abs_diff`` (from eager PyTorch on the model as given), ``repeats``,
   ``median_ms``, ``p90_ms``, ``samples_per_s``, ``speedup_vs_eager``.
 
+- ``training``: None, or with ``train=True`` the training half (:mod:`~sepconv.profile.training_report`):
+  ``precision`` (of the per-layer rows: fp32), ``optimizer``, ``loss``, ``memory_method`` (how
+  ``peak_memory_bytes`` is measured), ``repeats`` (rounds made), ``forward_macs``,
+  ``input_grad_macs``, ``weight_grad_macs``, ``macs`` (their sum: one training step),
+  ``model_forward_ms``, ``model_backward_ms``, ``model_time_ms`` (forward + backward of the whole
+  model, sampled in the same rounds as the layers), ``layers_time_ms``, ``layers_to_model_ratio``,
+  ``saved_activation_bytes`` (what the whole forward keeps for backward), and:
+
+  - ``layers``: per leaf-module call ``name``, ``type``, ``kind``, ``input_shape``, ``output_shape``,
+    ``params``, ``needs_input_grad``, ``trains_weight``, ``saved_activation_bytes`` (what the call
+    keeps for backward), and one *pass* object (or None where the call has no such pass) for each
+    of ``forward``, ``backward``, ``input_grad`` and ``weight_grad``;
+  - a pass: ``macs`` (the cost model's: input gradient = weight gradient = forward, for any groups),
+    ``bytes``, ``intensity_flops_per_byte``, ``time_ms``, ``p90_ms``, ``gflops_per_s``, ``gb_per_s``,
+    ``roofline_ms``, ``roofline_fraction``, ``bound`` (the times None where the pass is not timed
+    alone: only convolutions are split into their input- and weight-gradient passes);
+  - ``by_kind``: ``kind``, ``layers``, ``forward_macs``, ``backward_macs``, ``forward_ms``,
+    ``backward_ms``, ``forward_macs_share``, ``backward_macs_share``, ``forward_time_share``,
+    ``backward_time_share`` (shares of the whole step's MACs and of the layers' time),
+    ``forward_gflops_per_s``, ``backward_gflops_per_s``;
+  - ``steps``: :class:`sepconv.profile.step.StepResult`'s ``backend``, ``precision``, ``batch``,
+    ``status`` ("ok", "failed", "skipped"), ``error``, ``repeats``, ``median_ms``, ``p90_ms``,
+    ``images_per_s``, ``peak_memory_bytes``, ``speedup_vs_eager`` (over eager fp32).
+
 Version 2 added ``bn_folded`` and ``max_abs_diff`` to ``backends`` and renamed the torch.compile
-backend from ``compile`` to ``inductor``.
+backend from ``compile`` to ``inductor``; version 3 added ``training`` and ``model.impl``. Several models profiled
+together also write a summary document (:mod:`~sepconv.profile.summary`, ``SCHEMA["summary"]``).
 
 Example::
 
@@ -51,18 +77,23 @@ from .._util.io import atomic_write_text
 from .._util.runtime import is_busy
 from .._util.version import __version__
 from ..machine import REMEASURE, Machine
+from . import training_report
+from .numbers import achieved, cell
 from .profiler import Profile
+from .training_report import training_dict
 
 __all__ = ["RATIO_RANGE", "SCHEMA", "SCHEMA_VERSION", "machine_dict", "print_report", "ratio_warning",
            "tables", "to_dict", "write_json"]
 
-SCHEMA_VERSION = 2
-# The keys of every object :func:`to_dict` writes, in README's order ("JSON schema"); the tests check
-# both the document and README against this, so a changed key is a deliberate schema change.
+SCHEMA_VERSION = 3
+# The keys of every object :func:`to_dict` (and :func:`sepconv.profile.summary.summary_dict`) writes,
+# in README's order ("JSON schema"); the tests check both the documents and README against this, so a
+# changed key is a deliberate schema change. "training.pass" is the object of each pass of a training
+# layer row; "summary" is the document of several models.
 SCHEMA: dict[str, tuple[str, ...]] = {
     "top": ("schema_version", "sepconv_version", "input_shape", "batch", "threads",
-            "model", "machine", "timing", "layers", "by_kind", "backends"),
-    "model": ("spec", "description", "params", "macs", "flops", "bytes"),
+            "model", "machine", "timing", "layers", "by_kind", "backends", "training"),
+    "model": ("spec", "description", "impl", "params", "macs", "flops", "bytes"),
     "machine": ("cpu", "threads", "torch_version", "peak_gflops_per_s", "bandwidth_gb_per_s",
                 "ridge_flops_per_byte", "gemm_n", "stream_bytes", "measured_at", "load_average", "cores",
                 "busy", "remeasure_command"),
@@ -74,6 +105,22 @@ SCHEMA: dict[str, tuple[str, ...]] = {
     "by_kind": ("kind", "layers", "params", "macs", "bytes", "time_ms", "macs_share", "time_share", "gflops_per_s"),
     "backends": ("backend", "batch", "status", "bn_folded", "error", "max_abs_diff", "repeats", "median_ms",
                  "p90_ms", "samples_per_s", "speedup_vs_eager"),
+    "training": ("precision", "optimizer", "loss", "memory_method", "repeats", "forward_macs", "input_grad_macs",
+                 "weight_grad_macs", "macs", "model_forward_ms", "model_backward_ms", "model_time_ms", "layers_time_ms",
+                 "layers_to_model_ratio", "saved_activation_bytes", "layers", "by_kind", "steps"),
+    "training.layers": ("name", "type", "kind", "input_shape", "output_shape", "params", "needs_input_grad",
+                        "trains_weight", "saved_activation_bytes", "forward", "backward", "input_grad", "weight_grad"),
+    "training.pass": ("macs", "bytes", "intensity_flops_per_byte", "time_ms", "p90_ms", "gflops_per_s", "gb_per_s",
+                      "roofline_ms", "roofline_fraction", "bound"),
+    "training.by_kind": ("kind", "layers", "forward_macs", "backward_macs", "forward_ms", "backward_ms",
+                         "forward_macs_share", "backward_macs_share", "forward_time_share", "backward_time_share",
+                         "forward_gflops_per_s", "backward_gflops_per_s"),
+    "training.steps": ("backend", "precision", "batch", "status", "error", "repeats", "median_ms", "p90_ms",
+                       "images_per_s", "peak_memory_bytes", "speedup_vs_eager"),
+    "summary": ("schema_version", "sepconv_version", "input_shape", "batch", "threads", "train", "machine", "models"),
+    "summary.models": ("spec", "description", "document", "params", "macs", "training_macs", "depthwise_macs_share",
+                       "depthwise_time_share", "peak_memory_bytes", "steps"),
+    "summary.steps": ("backend", "precision", "batch", "status", "median_ms", "images_per_s", "peak_memory_bytes"),
 }
 # layers_to_model_ratio outside this range: the per-layer times do not account for the whole model's.
 RATIO_RANGE = (0.7, 1.3)
@@ -87,7 +134,8 @@ def to_dict(profile: Profile) -> dict[str, Any]:
     return {
         "schema_version": SCHEMA_VERSION,
         "sepconv_version": __version__,
-        "model": {"spec": profile.model, "description": profile.description, "params": cost.params,
+        "model": {"spec": profile.model, "description": profile.description, "impl": profile.impl,
+                  "params": cost.params,
                   "macs": cost.macs, "flops": cost.flops, "bytes": cost.bytes},
         "input_shape": list(profile.input_shape),
         "batch": profile.batch,
@@ -101,6 +149,8 @@ def to_dict(profile: Profile) -> dict[str, Any]:
         "layers": layers,
         "by_kind": _by_kind(cost.by_kind(), layers),
         "backends": [row.to_dict() for row in profile.backends],
+        "training": None if profile.training is None else training_dict(
+            machine, profile.training.cost, profile.training.layers, profile.training.steps),
     }
 
 
@@ -114,18 +164,7 @@ def write_json(doc: dict[str, Any], path: str | Path) -> None:
 
 
 def _layer(machine: Machine, row: dict[str, Any], timing: Any) -> dict[str, Any]:
-    seconds = timing.median_ms * 1e-3
-    roofline_ms = machine.bound_ms(row["flops"], row["bytes"])
-    return {
-        **row,
-        "time_ms": timing.median_ms,
-        "p90_ms": timing.p90_ms,
-        "gflops_per_s": row["flops"] / seconds / 1e9 if seconds else None,
-        "gb_per_s": row["bytes"] / seconds / 1e9 if seconds else None,
-        "roofline_ms": roofline_ms,
-        "roofline_fraction": roofline_ms / timing.median_ms if timing.median_ms else None,
-        "bound": machine.bound(row["flops"], row["bytes"]),
-    }
+    return {**row, **achieved(machine, row["flops"], row["bytes"], timing.median_ms, timing.p90_ms)}
 
 
 def _by_kind(kinds: dict[str, Any], layers: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -143,10 +182,6 @@ def _by_kind(kinds: dict[str, Any], layers: list[dict[str, Any]]) -> list[dict[s
 
 # ---------------------------------------------------------------------------------------------
 # Terminal tables
-
-
-def _num(value: float | None, fmt: str = ",.2f") -> str:
-    return "—" if value is None else format(value, fmt)
 
 
 def machine_line(doc: dict[str, Any]) -> str:
@@ -203,9 +238,9 @@ def layer_table(doc: dict[str, Any]) -> Table:
         table.add_row(
             row["name"], row["kind"], "x".join(map(str, row["output_shape"])), f"{row['params']:,}",
             f"{row['macs'] / 1e6:,.2f}", f"{row['bytes'] / 1e6:,.3f}", f"{row['intensity_flops_per_byte']:.1f}",
-            f"{row['time_ms']:.3f}", _num(row["gflops_per_s"] if row["macs"] else None, ".1f"),
-            _num(row["gb_per_s"], ".1f"),
-            f"{row['roofline_ms']:.3f}", _num(None if row["roofline_fraction"] is None
+            f"{row['time_ms']:.3f}", cell(row["gflops_per_s"] if row["macs"] else None, ".1f"),
+            cell(row["gb_per_s"], ".1f"),
+            f"{row['roofline_ms']:.3f}", cell(None if row["roofline_fraction"] is None
                                               else 100 * row["roofline_fraction"], ".0f"), row["bound"])
     return table
 
@@ -218,8 +253,8 @@ def kind_table(doc: dict[str, Any]) -> Table:
     for row in doc["by_kind"]:
         ratio = row["time_share"] / row["macs_share"] if row["macs_share"] else None
         table.add_row(row["kind"], str(row["layers"]), f"{row['macs'] / 1e6:,.1f}", f"{100 * row['macs_share']:.1f}%",
-                      f"{row['time_ms']:.2f}", f"{100 * row['time_share']:.1f}%", _num(ratio, ".1f"),
-                      _num(row["gflops_per_s"] if row["macs"] else None, ".1f"))
+                      f"{row['time_ms']:.2f}", f"{100 * row['time_share']:.1f}%", cell(ratio, ".1f"),
+                      cell(row["gflops_per_s"] if row["macs"] else None, ".1f"))
     return table
 
 
@@ -233,15 +268,16 @@ def backend_table(doc: dict[str, Any]) -> Table:
         table.add_column(head, justify="left" if head in ("backend", "status") else "right")
     for row in doc["backends"]:
         status = "ok" if row["status"] == "ok" else f"failed: {row['error']}"
-        table.add_row(row["backend"], str(row["batch"]), "yes" if row["bn_folded"] else "no", _num(row["median_ms"]),
-                      _num(row["p90_ms"]), _num(row["samples_per_s"], ",.1f"), _num(row["speedup_vs_eager"], ".2f"),
-                      _num(row["max_abs_diff"], ".2g"), status)
+        table.add_row(row["backend"], str(row["batch"]), "yes" if row["bn_folded"] else "no", cell(row["median_ms"]),
+                      cell(row["p90_ms"]), cell(row["samples_per_s"], ",.1f"), cell(row["speedup_vs_eager"], ".2f"),
+                      cell(row["max_abs_diff"], ".2g"), status)
     return table
 
 
 def tables(doc: dict[str, Any]) -> list[Table]:
-    """The three tables in reading order: per layer, by kind, per backend."""
-    return [layer_table(doc), kind_table(doc), backend_table(doc)]
+    """The tables in reading order: per layer, by kind, per backend; then, for a training profile,
+    training per layer, by kind and per backend (:mod:`~sepconv.profile.training_report`)."""
+    return [layer_table(doc), kind_table(doc), backend_table(doc), *training_report.tables(doc)]
 
 
 def print_report(doc: dict[str, Any], console: Console | None = None) -> None:
@@ -251,6 +287,8 @@ def print_report(doc: dict[str, Any], console: Console | None = None) -> None:
     for table in tables(doc):
         console.print(table)
     console.print(summary_line(doc), highlight=False, soft_wrap=True)
+    if doc.get("training"):
+        console.print(training_report.summary_line(doc), highlight=False, soft_wrap=True)
     warning = ratio_warning(doc)
     if warning:
         console.print(warning, style="bold yellow", highlight=False, soft_wrap=True)

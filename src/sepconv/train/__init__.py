@@ -1,5 +1,6 @@
 """Training and evaluation: data (digits, ImageFolder, CIFAR), batch augmentation with torch ops,
-the loop (SGD/AdamW, warm-up + cosine, label smoothing, EMA, AMP, channels_last), exact-resume
+the loop (SGD/AdamW, warm-up + cosine, label smoothing, EMA; precision, channels_last and torch.compile
+chosen for the machine by :mod:`sepconv.train.speed`), exact-resume
 checkpoints, DDP under torchrun, width sweeps and depthwise-health diagnostics.
 
 Example::

@@ -30,7 +30,7 @@ import torch.distributed as dist
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
-__all__ = ["DistInfo", "all_reduce_sum", "barrier", "cleanup", "device_for", "setup", "wrap"]
+__all__ = ["DistInfo", "all_reduce_sum", "barrier", "broadcast_object", "cleanup", "device_for", "setup", "wrap"]
 
 
 @dataclass(frozen=True)
@@ -93,6 +93,15 @@ def all_reduce_sum(t: torch.Tensor, info: DistInfo) -> torch.Tensor:
     if info.distributed:
         dist.all_reduce(t, op=dist.ReduceOp.SUM)
     return t
+
+
+def broadcast_object(obj: object, info: DistInfo) -> object:
+    """Rank 0's ``obj`` on every rank (``obj`` itself for one process); JSON-like data."""
+    if not info.distributed:
+        return obj
+    box = [obj if info.is_main else None]
+    dist.broadcast_object_list(box, src=0, device=info.device if info.device.type == "cuda" else None)
+    return box[0]
 
 
 def barrier(info: DistInfo) -> None:

@@ -2,15 +2,18 @@
 
 One epoch: the training split in a permutation drawn from ``(seed, epoch)``, cut into global
 batches of ``batch_size`` (the last partial batch dropped), each augmented on the fly
-(:mod:`sepconv.train.augment`), forward under autocast when ``amp`` (float16 with a gradient
-scaler on GPU, bfloat16 on CPU), cross-entropy with label smoothing (Szegedy et al. 2016,
+(:mod:`sepconv.train.augment`), forward in the run's precision and layout (bf16 or fp16 autocast,
+channels_last, torch.compile: chosen for the machine by :mod:`sepconv.train.speed` and recorded),
+cross-entropy (in fp32) with label smoothing (Szegedy et al. 2016,
 *Rethinking the Inception Architecture*, Section 7), an optimizer step and an LR-schedule step
 (:mod:`sepconv.train.optim`), then the EMA update. After the epoch: validation (of the EMA
-weights too), metrics files, and a checkpoint (:mod:`sepconv.train.state`).
+weights too, in the same autocast as training; metrics in fp32), metrics files, and a checkpoint
+(:mod:`sepconv.train.state`).
 
 Everything random in a step comes from ``(seed, epoch, sample index)`` or from the global RNGs
 saved in the checkpoint, so ``--resume`` continues bit for bit: a run stopped after any
-checkpoint and resumed ends with the same weights as one that never stopped.
+checkpoint and resumed ends with the same weights as one that never stopped (the resumed run
+reuses the speed settings its start chose, whatever the machine says then).
 
 Example::
 
@@ -23,8 +26,10 @@ Example::
 from __future__ import annotations
 
 import dataclasses
+import json
 import random
 import time
+import warnings
 from collections.abc import Iterator
 from contextlib import nullcontext
 from dataclasses import dataclass, field
@@ -39,10 +44,26 @@ from torch.utils.data import DataLoader, DistributedSampler
 
 from .._util.checks import ArgumentError
 from .._util.runtime import eval_mode, threads_set_to
-from ..data.datasets import FolderImages, ImageData, TensorImages, UnreadableImage, load_data
+from ..data.datasets import (
+    FolderImages,
+    ImageData,
+    TensorImages,
+    UnreadableImage,
+    load_data,
+)
 from ..resolve import create_model
+from . import speed
 from .augment import Augment
-from .distributed import DistInfo, all_reduce_sum, barrier, cleanup, device_for, setup, wrap
+from .distributed import (
+    DistInfo,
+    all_reduce_sum,
+    barrier,
+    broadcast_object,
+    cleanup,
+    device_for,
+    setup,
+    wrap,
+)
 from .metrics import write_metrics
 from .optim import OPTIMIZERS, WarmupCosine, build_optimizer, ema_model
 from .state import STATE_FILE, load_checkpoint, prune, read_state, save_checkpoint
@@ -56,6 +77,12 @@ DEFAULTS = {"sgd": {"lr_per_256": 0.1, "weight_decay": 5e-4}, "adamw": {"lr": 2e
 # Options that may differ between a run and its resumption (they change no result).
 PLOT_EVERY_S = 60  # curve.png: at the end of a run, and at most this often before
 RESUME_MAY_CHANGE = ("out", "resume", "workers", "threads", "progress", "save_every", "device")
+# What a run asks of its speed settings; a run an older sepconv started did not record them.
+SPEED_OPTIONS = ("amp", "precision", "channels_last", "compile")
+# Speed choices made in this process, by configuration and capabilities: a process that builds
+# several trainers of one configuration (a distillation's teacher and students) times the steps
+# once and trains them all alike, however close a timed comparison came.
+_DECIDED: dict[str, speed.SpeedChoice] = {}
 
 
 @dataclass
@@ -75,8 +102,10 @@ class TrainConfig:
     warmup_epochs: float = 1.0
     label_smoothing: float = 0.1
     ema: float | None = None  # EMA decay, e.g. 0.999; None: no EMA
-    amp: bool = False
-    channels_last: bool = False
+    amp: bool = False  # deprecated: precision="auto" then means the device's reduced precision
+    channels_last: bool | None = None  # None: on for a model with convolutions (sepconv.train.speed)
+    precision: str = "auto"  # "auto" (sepconv.train.speed), "fp32", "bf16" or "fp16" (autocast)
+    compile: bool | None = None  # torch.compile the training step; None: past the break-even
     img_size: int | None = None  # None: the data set's default
     val_split: float = 0.2
     crop_scale: tuple[float, float] | None = None  # None: the data set's default
@@ -101,6 +130,9 @@ class TrainConfig:
         if self.weight_decay is None:
             self.weight_decay = DEFAULTS.get(self.optimizer, {}).get("weight_decay")
         self.check()
+        if self.amp:
+            warnings.warn("TrainConfig(amp=True) is deprecated: precision='auto' (the default) chooses the "
+                          "machine's reduced precision; 'bf16' or 'fp16' ask for one", DeprecationWarning, stacklevel=3)
 
     def check(self) -> None:
         for name in ("epochs", "batch_size"):
@@ -131,6 +163,17 @@ class TrainConfig:
             raise ValueError(f"crop_scale={self.crop_scale!r} must be (min, max) with 0 < min <= max <= 1")
         if self.resume and not self.out:
             raise ValueError("resume=True needs out, the run directory to resume")
+        if self.precision not in ("auto", *speed.PRECISIONS):
+            raise ArgumentError("precision", f"precision={self.precision!r} must be one of auto, "
+                                f"{', '.join(speed.PRECISIONS)}")
+        for name in ("channels_last", "compile"):
+            if getattr(self, name) not in (None, True, False):
+                raise ArgumentError(name, f"{name}={getattr(self, name)!r} must be True, False or None (auto)")
+        if not isinstance(self.amp, bool):
+            raise ArgumentError("amp", f"amp={self.amp!r} must be True or False")
+        if self.amp and self.precision == "fp32":
+            raise ArgumentError("amp", "amp=True (deprecated: reduced precision) contradicts precision='fp32'; "
+                                "give only the precision")
 
     def to_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)
@@ -138,9 +181,9 @@ class TrainConfig:
         return d
 
 
-def _describe_changes(saved: dict[str, Any], now: dict[str, Any]) -> list[str]:
+def _describe_changes(saved: dict[str, Any], now: dict[str, Any], skip: tuple[str, ...] = ()) -> list[str]:
     return [f"{k}={saved.get(k)!r} (now {now[k]!r})" for k in now
-            if k not in RESUME_MAY_CHANGE and saved.get(k) != now[k]]
+            if k not in RESUME_MAY_CHANGE and k not in skip and saved.get(k) != now[k]]
 
 
 class Trainer:
@@ -163,26 +206,31 @@ class Trainer:
         for seeded in (torch.manual_seed, np.random.seed, random.seed):
             seeded(c.seed)
         self.model = self._build_model()
+        self.steps_per_epoch = len(self._sampler(0)) // self.local_batch
+        self.total_steps = self.steps_per_epoch * c.epochs
+        # Layout, precision and torch.compile: decided now (rank 0, broadcast), or the run's own on resume.
+        self.speed: speed.SpeedChoice = self._speed()
+        if self.speed.channels_last:
+            self.model.to(memory_format=torch.channels_last)
         self.aug = Augment(self.img_size, self.data.mean, self.data.std,
                            crop_scale=c.crop_scale or self.data.crop_scale,
                            hflip=self.data.hflip if c.hflip is None else c.hflip,
-                           eval_crop=self.data.eval_crop, channels_last=c.channels_last)
-        self.steps_per_epoch = len(self._sampler(0)) // self.local_batch
-        self.total_steps = self.steps_per_epoch * c.epochs
+                           eval_crop=self.data.eval_crop, channels_last=self.speed.channels_last)
         self.optimizer = build_optimizer(self.model, c.optimizer, c.lr, c.weight_decay, c.dw_weight_decay,
                                          c.momentum)
         schedule = WarmupCosine(self.total_steps, round(c.warmup_epochs * self.steps_per_epoch))
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, schedule)
-        cuda = self.info.device.type == "cuda"
-        self.amp_dtype = torch.float16 if cuda else torch.bfloat16
-        self.scaler = torch.amp.GradScaler(self.info.device.type, enabled=c.amp and cuda)
-        self.ema = ema_model(self.model, c.ema) if c.ema else None
+        # fp16's narrow range needs loss scaling; bf16 keeps fp32's exponent and needs none.
+        self.scaler = torch.amp.GradScaler(self.info.device.type, enabled=self.speed.precision == "fp16")
+        self.ema = ema_model(self.model, c.ema) if c.ema else None  # fp32 weights: autocast leaves them be
         self.epoch, self.step_in_epoch, self.history, self.partial_sums = 0, 0, [], None
         if self.state is not None:
             self._restore(self.state)
         self.net = wrap(self.model, self.info)
+        if self.speed.compile:  # the training step only (DDP's wrapper included); evaluation stays eager
+            self.net = torch.compile(self.net)
         self.criterion = nn.CrossEntropyLoss(label_smoothing=c.label_smoothing)
-        if cuda:
+        if self.info.device.type == "cuda":
             torch.backends.cudnn.benchmark = True
 
     # ---- set-up ------------------------------------------------------------------------------
@@ -204,7 +252,10 @@ class Trainer:
         if (saved.get("model"), saved.get("model_kwargs")) != (now["model"], now["model_kwargs"]):
             raise ValueError(f"{state_file}: holds a run of {saved.get('model')} {saved.get('model_kwargs')}, not "
                              f"{now['model']} {now['model_kwargs']}; resume with the same model or use another --out")
-        changed = _describe_changes(saved, now)
+        if "speed" in state:  # checked now, before anything is loaded
+            state["speed"] = speed.SpeedChoice.from_dict(state["speed"], f"{state_file}: speed")
+        # an older sepconv's run: its amp and channels_last decide (speed.legacy_choice), whatever is asked now
+        changed = _describe_changes(saved, now, skip=() if "speed" in state else SPEED_OPTIONS)
         if changed:
             raise ValueError(f"{state_file}: --resume must repeat the run's options; changed: {', '.join(changed)}")
         return state
@@ -217,10 +268,67 @@ class Trainer:
                 raise ValueError(f"model argument {key}={kwargs[key]!r} does not fit {c.data}, which has {value}")
             kwargs[key] = value
         model = create_model(c.model, **kwargs)  # num_classes and in_chans in its provenance: the file rebuilds alone
-        model.to(self.info.device)
-        if c.channels_last:
-            model.to(memory_format=torch.channels_last)
-        return model
+        return model.to(self.info.device)
+
+    def _speed(self) -> speed.SpeedChoice:
+        """The run's speed settings: its own on resume, else decided on rank 0 and broadcast, so that
+        every rank trains alike (rank 0's measured step time is the one input that could differ)."""
+        if self.state is not None:
+            kept = self.state.get("speed") or speed.legacy_choice(self.state["config"], self.info.device.type)
+            if kept.compile:  # the one setting a machine may be unable to repeat: say so now, not at the first step
+                ok, missing = speed.compile_support(self.info.device.type)
+                if not ok:
+                    raise ValueError(f"{self.out / STATE_FILE}: the run trains with torch.compile, which is "
+                                     f"unavailable here ({missing}); resume it where torch.compile runs")
+            return kept
+        error, doc = None, None
+        if self.info.is_main:
+            try:
+                doc = self._decide_speed().to_dict()
+            except ValueError as err:
+                error, doc = err, {"error": str(err), "argument": getattr(err, "argument", None)}
+        doc = broadcast_object(doc, self.info)
+        if error is not None:
+            raise error
+        if "error" in doc:  # rank 0 refused: every rank stops with its message
+            raise ArgumentError(doc["argument"], doc["error"]) if doc["argument"] else ValueError(doc["error"])
+        return speed.SpeedChoice.from_dict(doc)
+
+    def _decide_speed(self) -> speed.SpeedChoice:
+        c, dev = self.config, self.info.device
+        caps = speed.probe_capabilities(dev)
+        same = {k: v for k, v in c.to_dict().items() if k not in (*RESUME_MAY_CHANGE, "seed") or k == "threads"}
+        key = json.dumps([same, dataclasses.asdict(caps), str(dev), self.info.world_size], sort_keys=True, default=str)
+        if key not in _DECIDED:
+            _DECIDED[key] = self._measure_and_decide(caps)
+        return _DECIDED[key]
+
+    def _measure_and_decide(self, caps: speed.Capabilities) -> speed.SpeedChoice:
+        c, dev = self.config, self.info.device
+        shape = (self.local_batch, self.data.channels, self.img_size, self.img_size)
+
+        # A model that cannot run on this data (a subclass's own model) fails here with the error
+        # its first training step would give: the measurements are skipped and that error comes then.
+        def step_seconds(precision: str, channels_last: bool) -> float | None:
+            with threads_set_to(c.threads) if c.threads is not None else nullcontext():
+                try:
+                    return speed.measure_step_seconds(self.model, shape, precision, channels_last, dev)
+                except (RuntimeError, ValueError):
+                    return None
+
+        try:
+            hazard = speed.bf16_hazard(self.model, shape, dev) if dev.type == "cpu" and caps.bf16 else ""
+        except (RuntimeError, ValueError):
+            hazard = ""
+        return speed.decide_speed(
+            caps, precision=c.precision, channels_last=c.channels_last, compile=c.compile,
+            amp=c.amp, has_conv=any(isinstance(m, nn.Conv2d) for m in self.model.modules()),
+            remaining_steps=self.total_steps, step_seconds=step_seconds,
+            compile_seconds=speed.estimate_compile_seconds(self.model, dev.type), bf16_hazard=hazard)
+
+    def speed_lines(self) -> list[str]:
+        """The speed settings with their reasons, one line each (what ``sepconv train`` prints first)."""
+        return self.speed.lines(resumed=self.state is not None)
 
     def _restore(self, state: dict[str, Any]) -> None:
         load_checkpoint(self.out, state, model=self.model, optimizer=self.optimizer,
@@ -249,9 +357,7 @@ class Trainer:
         return batches(dataset, cut, self.config.workers, pin_memory=self.info.device.type == "cuda")
 
     def _autocast(self) -> Any:
-        if not self.config.amp:
-            return nullcontext()
-        return torch.autocast(self.info.device.type, dtype=self.amp_dtype)
+        return speed.autocast_for(self.info.device, self.speed.precision)
 
     # ---- training ----------------------------------------------------------------------------
 
@@ -273,7 +379,7 @@ class Trainer:
             y = labels.to(dev, non_blocking=True)
             with self._autocast():
                 logits = self.net(x)
-                loss = self.criterion(logits, y)
+            loss = self.criterion(logits.float(), y)  # the loss in fp32 whatever the forward's precision
             self.optimizer.zero_grad(set_to_none=True)
             self.scaler.scale(loss).backward()
             self.scaler.step(self.optimizer)
@@ -322,6 +428,7 @@ class Trainer:
                 "ema_n_averaged": int(self.ema.n_averaged) if self.ema is not None else None,
                 "world_size": self.info.world_size,
                 "epoch_sums": None if done else self.partial_sums.tolist(),
+                "speed": self.speed.to_dict(),
             }
             extra = {"train": {**self.data.describe(), "img_size": self.img_size, "epoch": payload["epoch"],
                                "val_acc": self.history[-1]["val_acc"] if self.history else None}}
@@ -349,6 +456,8 @@ class Trainer:
                     if self.ema is not None:
                         row.update({f"ema_val_{k}": v for k, v in self.evaluate(self.ema.module).items()})
                     row["seconds"] = time.perf_counter() - t0
+                    row.update(precision=self.speed.precision, channels_last=self.speed.channels_last,
+                               compile=self.speed.compile)
                     self.history.append(row)
                     if self.out is not None and self.info.is_main:
                         plot = epoch + 1 == last or time.perf_counter() - plotted > PLOT_EVERY_S
@@ -403,7 +512,13 @@ def _progress(enabled: bool) -> Any:
     if not enabled:
         return None
     from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+    )
 
     return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                     TextColumn("loss {task.fields[loss]:.3f}  acc {task.fields[acc]:.3f}  "
@@ -426,12 +541,18 @@ def train(config: TrainConfig) -> dict[str, Any]:
 
 
 def evaluate(checkpoint: str | Path, data: str | None = None, *, split: str = "val", batch_size: int = 256,
-             ema: bool = False, device: str = "auto", workers: int = 0) -> dict[str, Any]:
+             ema: bool = False, device: str = "auto", workers: int = 0, precision: str = "auto") -> dict[str, Any]:
     """Top-1 accuracy and loss of a saved model (a ``.safetensors`` file written by training, or
     a run directory: its ``model.safetensors``, ``ema.safetensors`` with ``ema``) on a split of
-    ``data`` (default: the data it was trained on), preprocessed as in training (from the sidecar)."""
+    ``data`` (default: the data it was trained on), preprocessed as in training (from the sidecar).
+
+    ``precision="auto"`` evaluates as the run did (its ``state.json``'s precision and layout, where
+    the checkpoint lies in its run directory and this machine can run that precision), else in fp32;
+    ``"fp32"``, ``"bf16"`` or ``"fp16"`` ask for one (refused where the machine cannot run it)."""
     from ..resolve import resolve_model
 
+    if precision not in ("auto", *speed.PRECISIONS):
+        raise ArgumentError("precision", f"precision={precision!r} must be one of auto, {', '.join(speed.PRECISIONS)}")
     if split not in ("train", "val"):
         raise ValueError(f"split={split!r} must be 'train' or 'val'")
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
@@ -449,14 +570,36 @@ def evaluate(checkpoint: str | Path, data: str | None = None, *, split: str = "v
                          f"(trained on {info['data']}) cannot be evaluated on {data} "
                          f"({dataset.num_classes} classes x {dataset.channels} channels)")
     dinfo = DistInfo(device=device_for(device))
+    caps = speed.probe_capabilities(dinfo.device)
+    run = _run_speed(Path(path).parent, dinfo.device.type)
+    if precision == "auto":
+        chosen = run.precision if run is not None and run.precision in caps.precisions else "fp32"
+    else:
+        chosen = speed.check_precision(caps, precision)
+    layout = run.channels_last if run is not None else False
     model = resolved.model.to(dinfo.device)
-    aug = Augment(img_size, info["mean"], info["std"], eval_crop=float(info["eval_crop"]))
+    if layout:
+        model.to(memory_format=torch.channels_last)
+    aug = Augment(img_size, info["mean"], info["std"], eval_crop=float(info["eval_crop"]), channels_last=layout)
     ds = dataset.val if split == "val" else dataset.train
     cut = [list(range(i, min(i + batch_size, len(ds)))) for i in range(0, len(ds), batch_size)]
     began = time.perf_counter()
-    result = _evaluate(model, batches(ds, cut, workers), aug, dinfo)
+    result = _evaluate(model, batches(ds, cut, workers), aug, dinfo, lambda: speed.autocast_for(dinfo.device, chosen))
     seconds = time.perf_counter() - began
     return {"checkpoint": str(path), "data": data, "split": split, "img_size": img_size,
             "loss": result["loss"], "acc": result["acc"], "images": result["images"],
             "images_per_s": result["images"] / max(seconds, 1e-9),
-            "same_data_as_training": info["data"] == dataset.name}
+            "same_data_as_training": info["data"] == dataset.name, "precision": chosen, "channels_last": layout}
+
+
+def _run_speed(run_dir: Path, device: str) -> speed.SpeedChoice | None:
+    """The speed settings of the training run in ``run_dir`` (None: not a readable run directory)."""
+    if not (run_dir / STATE_FILE).is_file():
+        return None
+    try:
+        state = read_state(run_dir)
+        if "speed" not in state:
+            return speed.legacy_choice(state["config"], device)
+        return speed.SpeedChoice.from_dict(state["speed"], f"{run_dir / STATE_FILE}: speed")
+    except ValueError:  # a damaged state: evaluate in fp32, the checkpoint itself was checked already
+        return None

@@ -22,8 +22,8 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from contextlib import nullcontext
 from collections.abc import Sequence
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
