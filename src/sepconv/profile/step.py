@@ -51,6 +51,7 @@ from torch import nn
 
 from .._util.checks import ArgumentError, non_negative_int, positive_int
 from .._util.modules import tensors_in
+from .._util.precision import DTYPES, PRECISIONS
 from .._util.runtime import threads_set_to
 from ..engines.runner import canonical, time_runner
 from .training import check_trainable, training_copy
@@ -59,8 +60,6 @@ __all__ = ["DTYPES", "MEMORY_METHOD", "OPTIMIZER", "PRECISIONS", "TRAIN_BACKENDS
            "parse_precisions", "peak_memory_bytes", "precision_unavailable", "time_steps", "training_backends"]
 
 TRAIN_BACKENDS = ("eager", "channels_last", "inductor")
-PRECISIONS = ("fp32", "bf16", "fp16")
-DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
 OPTIMIZER = "SGD(lr=1e-3, momentum=0.9)"
 LOSS = "mean of the squared outputs"
 MEMORY_METHOD = ("torch.profiler allocator records (profile_memory=True) over one extra step: the largest tensor "
@@ -168,7 +167,7 @@ def build_step(model: nn.Module, backend: str, precision: str) -> Callable[[torc
         # forward code object, shared by every instance of a model class; compile regardless
         compiling = functools.partial(torch._dynamo.config.patch, recompile_limit=1 << 16)
     optimizer = torch.optim.SGD([p for p in work.parameters() if p.requires_grad], lr=1e-3, momentum=0.9)
-    dtype = DTYPES.get(precision)
+    dtype = None if precision == "fp32" else DTYPES[precision]  # fp32: no autocast
     scaler = torch.amp.GradScaler("cpu") if precision == "fp16" else None
 
     def step(x: torch.Tensor) -> None:

@@ -56,6 +56,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .._util.checks import ArgumentError
+from .._util.precision import DTYPES, PRECISIONS
 from .._util.runtime import eval_mode
 
 __all__ = ["BF16_MARGIN", "COMPILE_SAVING", "COMPILE_SECONDS", "PRECISIONS", "Capabilities", "SpeedChoice",
@@ -63,8 +64,6 @@ __all__ = ["BF16_MARGIN", "COMPILE_SAVING", "COMPILE_SECONDS", "PRECISIONS", "Ca
            "estimate_compile_seconds", "legacy_choice", "measure_step_seconds", "probe_capabilities",
            "reduced_precision"]
 
-PRECISIONS: tuple[str, ...] = ("fp32", "bf16", "fp16")
-DTYPES: dict[str, torch.dtype] = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
 
 # torch.compile's one-off cost for a training step (Dynamo traces forward and backward, Inductor
 # generates and compiles kernels), estimated as a base plus a share per leaf module: seconds
