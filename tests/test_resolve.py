@@ -136,7 +136,7 @@ def test_load_model_spec_is_a_deprecated_alias():
 
 
 @pytest.mark.parametrize("spec, message", [
-    ("resnet50", "is not one of: a registered name .*package.module:callable.*\\.safetensors.*run directory"),
+    ("resnet9000", "is not one of: a registered name .*package.module:callable.*\\.safetensors.*run directory"),
     ("", "must be one of"),
     ("mobilenet_v1:depth=3", "unknown argument"),
     ("no_such_package_xyz.mod:build", "cannot import 'no_such_package_xyz.mod'"),

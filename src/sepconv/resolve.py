@@ -17,7 +17,9 @@ A reference is tried as, in this order:
 
 The input shape (:func:`default_input_shape`) is ``(1, C, S, S)``: ``S`` a zoo model's ``img_size``
 argument or its registry input size, ``C`` its ``in_chans``; for other modules ``S`` is 224 and ``C``
-the first convolution's input channels.
+the first convolution's input channels. A super-resolution model's registry input size is the
+low-resolution image's side; one that takes the image upscaled already (``sr_input="upsampled"``,
+SRCNN) gets ``S`` times its ``scale``.
 
 Example::
 
@@ -188,6 +190,8 @@ def default_input_shape(model: nn.Module, batch: int = 1) -> tuple[int, int, int
         arguments = {**argument_defaults(entry), **provenance.kwargs}
         size = arguments.get("img_size", entry.input_size)
         channels = arguments.get("in_chans", channels)
+        if entry.sr_input == "upsampled":  # input_size is the low-resolution side; the input is upscaled already
+            size *= arguments["scale"]
     return (batch, int(channels), int(size), int(size))
 
 

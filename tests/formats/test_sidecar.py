@@ -67,7 +67,7 @@ BAD = {  # id: (sidecar document or JSON text, what the message must contain aft
                                 "weights['a'][0][0]"),
     "not JSON": ("{'format': 'sepconv'}", "not valid JSON"),
     "wrong format": ({**GOOD, "format": "timm"}, "format='timm' must be 'sepconv'"),
-    "unregistered model": ({**GOOD, "model": "resnet50"}, "model='resnet50' must be a registered model name"),
+    "unregistered model": ({**GOOD, "model": "resnet9000"}, "model='resnet9000' must be a registered model name"),
     "model not a string": ({**GOOD, "model": ["mobilenet_v1"]}, "model=['mobilenet_v1'] must be a registered"),
     "no model": ({"format": "sepconv"}, "lacks the key 'model': not a sepconv checkpoint sidecar"),
     "unknown key": ({**GOOD, "sepconv_config": {}}, "key 'sepconv_config'={} is not part of a sepconv sidecar"),

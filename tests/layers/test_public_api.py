@@ -12,7 +12,7 @@ import sepconv.layers as L
 
 
 @pytest.mark.parametrize(
-    "module", ["padding", "conv", "depthwise", "grouped", "segmented", "spatial", "squeeze_excite", "blocks"]
+    "module", ["padding", "conv", "depthwise", "grouped", "segmented", "spatial", "squeeze_excite", "blocks", "inception", "residual", "norm"]
 )
 def test_docstring_examples(module):
     mod = importlib.import_module(f"sepconv.layers.{module}")

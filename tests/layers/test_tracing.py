@@ -11,6 +11,9 @@ from torch import nn
 
 from sepconv import layers
 from sepconv.layers import (
+    BasicBlock,
+    BatchNorm2dNoScale,
+    Bottleneck,
     ChannelPermutation,
     ChannelShuffle,
     Conv2d,
@@ -18,8 +21,15 @@ from sepconv.layers import (
     DepthwiseConv2d,
     DepthwiseSeparableBlock,
     GlobalDepthwiseConv2d,
+    GoogLeNetAux,
     GroupedConv2d,
     InceptionModule,
+    InceptionV3A,
+    InceptionV3Aux,
+    InceptionV3B,
+    InceptionV3C,
+    InceptionV3D,
+    InceptionV3E,
     InvertedResidual,
     MaxPool2d,
     PermutedGroupedConv2d,
@@ -37,6 +47,16 @@ P = functools.partial
 # One instance of every operator class in sepconv.layers.__all__, the tf_same padding where it takes
 # one (its amounts depend on the input size), and the channels it takes.
 OPERATORS = {
+    "BasicBlock": (P(BasicBlock, 4, 8, stride=2, padding="tf_same"), 4),
+    "BatchNorm2dNoScale": (P(BatchNorm2dNoScale, 4, eps=1e-3), 4),
+    "Bottleneck": (P(Bottleneck, 4, 16, 4, stride=2, stride_in_1x1=False, padding="tf_same"), 4),
+    "GoogLeNetAux": (P(GoogLeNetAux, 4, 5, adaptive_pool=True), 4),
+    "InceptionV3A": (P(InceptionV3A, 4, 8, count_include_pad=False, width_mult=0.125), 4),
+    "InceptionV3Aux": (P(InceptionV3Aux, 4, 5, width_mult=0.125), 4),
+    "InceptionV3B": (P(InceptionV3B, 4, width_mult=0.125), 4),
+    "InceptionV3C": (P(InceptionV3C, 4, 8, width_mult=0.125), 4),
+    "InceptionV3D": (P(InceptionV3D, 4, width_mult=0.125), 4),
+    "InceptionV3E": (P(InceptionV3E, 4, count_include_pad=False, width_mult=0.125), 4),
     "ChannelPermutation": (P(ChannelPermutation, torch.tensor([2, 0, 3, 1])), 4),
     "ChannelShuffle": (P(ChannelShuffle, 2), 4),
     "Conv2d": (P(Conv2d, 4, 6, 3, stride=2, padding="tf_same"), 4),
@@ -76,7 +96,8 @@ def build(name: str) -> tuple[nn.Module, int]:
 def test_symbolic_trace_computes_what_eager_computes(name):
     module, channels = build(name)
     traced = torch.fx.symbolic_trace(module)
-    sizes = [7] if name == "GlobalDepthwiseConv2d" else [7, 8, 9]  # tf_same pads odd and even sizes differently
+    # tf_same pads odd and even sizes differently; GDC takes its own size, Inception v3's aux head a 17x17 map
+    sizes = {"GlobalDepthwiseConv2d": [7], "InceptionV3Aux": [17, 18]}.get(name, [7, 8, 9])
     for size in sizes:
         x = torch.randn(2, channels, size, size)
         with torch.no_grad():
@@ -87,7 +108,8 @@ def test_symbolic_trace_computes_what_eager_computes(name):
 def test_traced_operator_raises_what_eager_raises(name):
     module, channels = build(name)
     traced = torch.fx.symbolic_trace(module)
-    wrong = torch.randn(2, channels + 1, 7, 7)  # 5 channels: also what 2 groups do not divide
+    size = 17 if name == "InceptionV3Aux" else 7
+    wrong = torch.randn(2, channels + 1, size, size)  # 5 channels: also what 2 groups do not divide
     with pytest.raises(ValueError) as eager:
         module(wrong)
     with pytest.raises(ValueError) as graph:

@@ -135,3 +135,100 @@ def test_v3_rounding_conventions_agree_at_width_one():
     b = create_model("mobilenet_v3_large", rounding="torchvision")
     assert params(a) == params(b)
     assert params(create_model("mobilenet_v3_large", width_mult=0.75, rounding="torchvision")) == 3_377_576
+
+
+# --- The classification baselines: GoogLeNet, Inception v3, ResNet, AlexNet -----------------------------------
+# (name, variant, input size, parameters without the auxiliary heads, with them, MACs of forward).
+# "torchvision" rows: torchvision 0.29.1's own counts, dumped in a scratch environment with
+# `benchmarks/verify_weights_torchvision.py counts` (parameters of torchvision's model, the auxiliary heads
+# counted apart; MACs = FLOPs / 2 of torch.utils.flop_counter.FlopCounterMode over one eval-mode forward,
+# convolutions and matrix products). torchvision publishes GoogLeNet without its aux heads (6,624,904) and
+# Inception v3 with its (27,161,264). MACs never include the aux heads: forward does not run them.
+# "paper" rows: sepconv's own, beside the papers' figures in test_paper_variants_against_the_papers (and,
+# for Inception v3 and ResNet, against Keras' implementations of the authors' networks below).
+BASELINES = [
+    ("googlenet", "paper", 224, 6_998_552, 13_378_280, 1_582_671_872),
+    ("googlenet", "torchvision", 224, 6_624_904, 13_004_888, 1_498_376_192),
+    ("inception_v3", "paper", 299, 23_817_352, 27_143_152, 5_713_216_096),
+    ("inception_v3", "torchvision", 299, 23_834_568, 27_161_264, 5_713_216_096),
+    ("resnet18", "paper", 224, 11_689_512, None, 1_814_073_344),
+    ("resnet18", "torchvision", 224, 11_689_512, None, 1_814_073_344),
+    ("resnet50", "paper", 224, 25_557_032, None, 3_857_973_248),
+    ("resnet50", "torchvision", 224, 25_557_032, None, 4_089_184_256),
+    ("resnet152", "paper", 224, 60_192_808, None, 11_282_415_616),
+    ("resnet152", "torchvision", 224, 60_192_808, None, 11_513_626_624),
+    ("alexnet", "paper", 224, 60_965_224, None, 724_406_816),
+    ("alexnet", "torchvision", 224, 61_100_840, None, 714_188_480),
+]
+
+
+def _aux_params(model) -> int:
+    return sum(p.numel() for name, m in model.named_children() if name.startswith("aux") for p in m.parameters())
+
+
+@pytest.mark.parametrize("name, variant, size, expected_params, with_aux, expected_macs", BASELINES,
+                         ids=[f"{row[0]}-{row[1]}" for row in BASELINES])
+def test_baseline_counts_per_variant(name, variant, size, expected_params, with_aux, expected_macs):
+    kwargs = {"variant": variant} | ({"aux_logits": True} if with_aux else {})
+    model = create_model(name, **kwargs)  # one model: with its aux heads where it has them
+    assert (params(model) - _aux_params(model), params(model)) == (expected_params, with_aux or expected_params)
+    assert analyze(model, (1, 3, size, size)).macs == expected_macs  # forward: the aux heads do not run
+    if with_aux:
+        assert params(create_model(name, variant=variant)) == expected_params  # aux_logits=False builds none
+
+
+def test_paper_variants_against_the_papers():
+    """What the papers print, and how far each count is (the module docstrings explain the gaps)."""
+    rows = {(n, v): (p, a, m) for n, v, _, p, a, m in BASELINES}
+    # GoogLeNet Table 1, columns summed: 6,797.7K params (K = 1024: its linear row, 1024 x 1000, is "1000K")
+    # and 1,502M ops; the table counts no biases. 1.5 billion multiply-adds is the text's budget.
+    params_, _, macs = rows["googlenet", "paper"]
+    biases = sum(m.bias.numel() for m in create_model("googlenet").modules() if isinstance(m, nn.Conv2d))
+    assert abs((params_ - biases) / (6797.7 * 1024) - 1) < 0.005
+    assert abs(macs / 1502e6 - 1) < 0.06
+    # ResNet Table 1: FLOPs (multiply-adds) 1.8, 3.8, 11.3 x 10^9.
+    for name, flops in [("resnet18", 1.8e9), ("resnet50", 3.8e9), ("resnet152", 11.3e9)]:
+        assert abs(rows[name, "paper"][2] / flops - 1) < 0.02, name
+    # AlexNet: "60 million parameters".
+    assert abs(rows["alexnet", "paper"][0] / 60e6 - 1) < 0.02
+    # Inception v3: the abstract's "5 billion multiply-adds"; Xception Table 3's 23,626,728 parameters are
+    # reproduced by no implementation (inception_v3.py's docstring): 190,624 fewer than the released network's.
+    params_, _, macs = rows["inception_v3", "paper"]
+    assert params_ - 23_626_728 == 190_624
+    assert abs(macs / 5e9 - 1) < 0.15
+
+
+def test_variants_differ_where_the_docstrings_say():
+    """ResNet: the same weights, the stride moved (v1.5 runs its strided 3x3 at the input's resolution);
+    AlexNet: two groups halve conv2/4/5; GoogLeNet: the "5x5" branches; Inception v3: BatchNorm's gamma."""
+    paper, tv = create_model("resnet50"), create_model("resnet50", variant="torchvision")
+    assert {k: v.shape for k, v in paper.state_dict().items()} == {k: v.shape for k, v in tv.state_dict().items()}
+    strided = [(m.kernel_size, m.stride) for m in paper.blocks[4].modules() if isinstance(m, nn.Conv2d)]
+    assert strided[0] == ((1, 1), (2, 2)) and strided[1] == ((3, 3), (1, 1))  # conv3_1: 1x1 strided
+    strided = [(m.kernel_size, m.stride) for m in tv.blocks[4].modules() if isinstance(m, nn.Conv2d)]
+    assert strided[0] == ((1, 1), (1, 1)) and strided[1] == ((3, 3), (2, 2))
+    groups = [m.groups for m in create_model("alexnet").modules() if isinstance(m, nn.Conv2d)]
+    assert groups == [1, 2, 1, 2, 2]
+    assert not [m for m in create_model("alexnet", variant="torchvision").modules()
+                if isinstance(m, (nn.LocalResponseNorm, nn.BatchNorm2d)) or getattr(m, "groups", 1) > 1]
+    kernels = {v: {m.kernel_size for m in create_model("googlenet", variant=v).blocks[3].branch5.modules()
+                   if isinstance(m, nn.Conv2d)} for v in ("paper", "torchvision")}
+    assert kernels == {"paper": {(1, 1), (5, 5)}, "torchvision": {(1, 1), (3, 3)}}
+    bn = sum(m.num_features for m in create_model("inception_v3").modules() if isinstance(m, nn.BatchNorm2d))
+    assert rows_params("inception_v3", "torchvision") - rows_params("inception_v3", "paper") == bn == 17_216
+
+
+def rows_params(name: str, variant: str) -> int:
+    return next(p for n, v, _, p, _, _ in BASELINES if (n, v) == (name, variant))
+
+
+def test_paper_variants_equal_keras(keras):
+    """Keras' InceptionV3 is the authors' released network (BatchNorm without scale): its trainable
+    parameters and Conv/Dense MACs equal the "paper" variant's. Keras' ResNet50 is the authors' v1 (stride
+    on the 1x1): the same MACs; its convs have biases, which the authors' Caffe models have not."""
+    inception = keras.applications.InceptionV3(weights=None, input_shape=(299, 299, 3))
+    assert _keras_counts(keras, inception) == (23_817_352, 5_713_216_096)
+    resnet = keras.applications.ResNet50(weights=None, input_shape=(224, 224, 3))
+    ours = create_model("resnet50")
+    conv_biases = sum(m.out_channels for m in ours.modules() if isinstance(m, nn.Conv2d))
+    assert _keras_counts(keras, resnet) == (25_557_032 + conv_biases, 3_857_973_248)

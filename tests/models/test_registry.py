@@ -133,3 +133,19 @@ def test_parse_spec(spec, expected):
 def test_parse_spec_refuses_items_that_are_not_key_value(spec):
     with pytest.raises(ValueError, match="must be key=value"):
         parse_spec(spec)
+
+
+def test_tasks_partition_the_registry_and_super_resolution_states_its_input(scratch_registry):
+    @register_model("tiny_upscaler", paper="a test", input_size=16, task="super_resolution", sr_input="upsampled")
+    def tiny(scale: int = 2) -> nn.Module:
+        return nn.Conv2d(1, 1, 3, padding=1)
+
+    entry = model_entry("tiny_upscaler")
+    assert (entry.task, entry.sr_input) == ("super_resolution", "upsampled")
+    assert "tiny_upscaler" in list_models(task="super_resolution")
+    assert "tiny_upscaler" not in list_models(task="classification")
+    assert sorted(list_models(task="classification") + list_models(task="super_resolution")) == list_models()
+    assert model_entry("mobilenet_v2").task == "classification" and model_entry("mobilenet_v2").sr_input is None
+    assert set(registry.TASKS) == {"classification", "super_resolution"}
+    with pytest.raises(ValueError, match="sr_input='lr' must be one of low_resolution, upsampled"):
+        register_model("tiny_bad_contract", paper="-", task="super_resolution", sr_input="lr")(tiny)

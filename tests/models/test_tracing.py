@@ -10,20 +10,30 @@ from sepconv.layers._input import checked_input
 from sepconv.models import create_model, list_models, model_entry
 
 # The zoo's own models (test modules elsewhere may register small models of their own).
-MODELS = [n for n in list_models() if model_entry(n).fn.__module__.startswith("sepconv.models.")]
-SIZE = 32  # every zoo model takes it (the stride-32 map is 1x1), and it keeps the test fast
-# Configurations whose code paths differ: TensorFlow's SAME padding is read from the input size at run time.
+MODELS = [n for n in list_models(task="classification") if model_entry(n).fn.__module__.startswith("sepconv.models.")]
+SIZE = 32  # most zoo models take it (the stride-32 map is 1x1), and it keeps the test fast
+# The smallest inputs of the others: AlexNet's three unpadded 3x3/2 pools, Inception v3's unpadded reductions.
+SIZES = {"alexnet": 64, "inception_v3": 75}
+# The classification baselines trace at a quarter of their width (the same layers, 16x fewer parameters).
+NARROW = ("alexnet", "googlenet", "inception_v3", "resnet18", "resnet50", "resnet152")
+# Configurations whose code paths differ: TensorFlow's SAME padding is read from the input size at run time;
+# the baselines' torchvision variants (no LRN, BatchNorm without the paper's biases, the other stride, the
+# average pools that count their padding).
 VARIANTS = [("mobilenet_v1", {"conv": "standard", "padding": "tf_same"}), ("mobilenet_v2", {"padding": "tf_same"}),
-            ("mobilenet_v3_small", {"minimalistic": True, "padding": "tf_same"}), ("xception", {"padding": "tf_same"})]
+            ("mobilenet_v3_small", {"minimalistic": True, "padding": "tf_same"}), ("xception", {"padding": "tf_same"}),
+            *[(name, {"variant": "torchvision"}) for name in ("alexnet", "googlenet", "inception_v3", "resnet50")]]
 
 
 def small(name: str, **kwargs) -> tuple[torch.nn.Module, torch.Tensor]:
     """An instance in eval mode, and a batch of two inputs at a small size it takes."""
+    size = SIZES.get(name, SIZE)
     if name == "mobilefacenet" and not kwargs.get("features_only"):
-        kwargs["img_size"] = SIZE  # its GDC is sized for it
+        kwargs["img_size"] = size  # its GDC is sized for it
+    if name in NARROW:
+        kwargs["width_mult"] = 0.25
     torch.manual_seed(0)
     model = create_model(name, **kwargs)
-    return model.eval(), torch.randn(2, 3, SIZE, SIZE)
+    return model.eval(), torch.randn(2, 3, size, size)
 
 
 def assert_same(actual: torch.Tensor, expected: torch.Tensor) -> None:

@@ -4,6 +4,8 @@ Example::
 
     $ sepconv train mobilenet_v2 --width-mult 0.5 --data digits --img-size 32 --epochs 30 --out runs/mnv2
     $ sepconv eval runs/mnv2/model.safetensors --data digits
+    $ sepconv train ssnet_m --data photos --scale 2 --batch-size 16 --epochs 20 --out runs/ssnet_m
+    $ sepconv eval runs/ssnet_m
     $ sepconv sweep mobilenet_v2 --width-mults 0.25,0.5,0.75,1.0 --data digits --out runs/sweep
     $ sepconv inspect runs/mnv2
     $ torchrun --standalone --nproc_per_node 2 -m sepconv train mobilenet_v2 --data digits --out runs/ddp
@@ -28,28 +30,35 @@ from ..train.speed import PRECISIONS
 
 HELP_DATA = ("'digits' (bundled, no download), 'folder:PATH' (ImageFolder: one sub-folder per class; train/ and val/ "
              "sub-directories or a --val-split), 'cifar10:PATH' / 'cifar100:PATH' (python-pickle release), or a "
-             "directory (its kind detected)")
+             "directory (its kind detected); for a super-resolution model: 'photos' (the photographs bundled in "
+             "scikit-learn and scikit-image) or 'photos:PATH' (a folder of PNG/JPEG photos, --val-split of them "
+             "held out)")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add ``train``, ``eval``, ``sweep`` and ``inspect`` (see :mod:`sepconv.cli`)."""
     t = subparsers.add_parser(
-        "train", help="train a model on digits, an ImageFolder or CIFAR; checkpoints, metrics, curves",
+        "train", help="train a model on digits, an ImageFolder or CIFAR (super-resolution: photos); checkpoints, "
+                      "metrics, curves",
         description="Train MODEL (a registry name, optionally 'name:key=value,...'). Each epoch writes a checkpoint "
                     "(safetensors weights + JSON state, atomically), metrics.csv/json and curve.png to --out; "
                     "--resume continues exactly. Under torchrun it trains data-parallel (DDP). Precision, "
                     "channels_last and torch.compile are chosen for the machine unless given, and printed first.")
     t.add_argument("model", metavar="MODEL", help="registry name, optionally with arguments: 'name:key=value,...'")
     t.add_argument("--width-mult", type=float, default=None, help="width multiplier alpha (the model's width_mult)")
+    t.add_argument("--scale", type=int, default=None,
+                   help="super-resolution: the upscaling factor, 2, 3 or 4 (the model's scale; default its own, 2)")
     _train_args(t)
     t.add_argument("--out", default=None, metavar="DIR", help="run directory (default runs/<model>)")
     t.add_argument("--json", action="store_true", help="print the final metrics as JSON on stdout")
     t.set_defaults(func=run_train)
 
     e = subparsers.add_parser(
-        "eval", help="top-1 accuracy of a trained checkpoint",
+        "eval", help="top-1 accuracy of a trained checkpoint (super-resolution: PSNR/SSIM against bicubic)",
         description="Evaluate CHECKPOINT (a model .safetensors written by 'sepconv train', or its run directory) "
-                    "with the preprocessing it was trained with.")
+                    "with the preprocessing it was trained with. A super-resolution model: PSNR and SSIM (Y of "
+                    "BT.601, 'scale' pixels cropped at the borders) of each held-out photo, beside bicubic "
+                    "interpolation's.")
     _checkpoint_args(e, "evaluate")
     e.add_argument("--data", default=None, metavar="SPEC", help=f"{HELP_DATA}; default: the training data")
     e.add_argument("--split", choices=("val", "train"), default="val", help="which split (default val)")
@@ -107,7 +116,9 @@ def _train_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--label-smoothing", type=float, default=0.1, help="default 0.1")
     p.add_argument("--ema", type=float, nargs="?", const=0.999, default=None, metavar="DECAY",
                    help="keep an EMA of the weights (decay default 0.999) and validate it too")
-    p.add_argument("--img-size", type=int, default=None, help="input size (default: digits/CIFAR 32, folders 224)")
+    p.add_argument("--img-size", type=int, default=None,
+                   help="input size (default: digits/CIFAR 32, folders 224); super-resolution: the side of a "
+                        "high-resolution training patch (default 48)")
     p.add_argument("--val-split", type=float, default=0.2, help="held-out fraction of a folder without val/ (0.2)")
     p.add_argument("--crop-scale", default=None, metavar="MIN[,MAX]",
                    help="random-resized-crop area range (default: digits 0.8, CIFAR 0.35, folders 0.08; max 1)")
@@ -162,6 +173,8 @@ def _config(args: argparse.Namespace, out: str) -> TrainConfig:
     name, kwargs = parse_spec(args.model)
     if getattr(args, "width_mult", None) is not None:
         kwargs["width_mult"] = args.width_mult
+    if getattr(args, "scale", None) is not None:
+        kwargs["scale"] = args.scale
     if args.amp:
         _warn("--amp is deprecated: --precision auto (the default) chooses the machine's reduced precision; "
               "--amp now means that one (bf16 on CPU where it is native, fp16 on CUDA)")
@@ -191,6 +204,13 @@ def run_train(args: argparse.Namespace) -> int:
         return 0
     if args.json:
         print(json.dumps(summary, indent=2))
+    elif "val_psnr" in summary:
+        for row in summary.get("held_out", []):
+            print(_sr_line(row))
+        print(f"{config.model} {config.model_kwargs} on {config.data}: held-out PSNR {summary['val_psnr']:.2f} dB, "
+              f"SSIM {summary['val_ssim']:.4f} (bicubic {summary['val_bicubic_psnr']:.2f} dB, "
+              f"{summary['val_bicubic_ssim']:.4f}) after {summary['epochs_done']} epochs; checkpoint "
+              f"{config.out}/model.safetensors")
     else:
         ema = f", EMA {summary['ema_val_acc']:.4f}" if "ema_val_acc" in summary else ""
         print(f"{config.model} on {config.data}: val acc {summary.get('val_acc', float('nan')):.4f}{ema} after "
@@ -209,11 +229,24 @@ def run_eval(args: argparse.Namespace) -> int:
                       device=args.device, workers=args.workers, precision=args.precision)
     if args.json:
         print(json.dumps(result, indent=2))
+    elif result.get("task") == "super_resolution":
+        for row in result["per_image"]:
+            print(_sr_line(row))
+        print(f"{result['checkpoint']} on {result['data']} ({result['split']}, {result['images']} photos, "
+              f"x{result['scale']}): PSNR {result['psnr']:.2f} dB, SSIM {result['ssim']:.4f} (bicubic "
+              f"{result['bicubic_psnr']:.2f} dB, {result['bicubic_ssim']:.4f}); Y, {result['scale']} px border "
+              f"cropped ({result['precision']})")
     else:
         print(f"{result['checkpoint']} on {result['data']} ({result['split']}, {result['images']} images, "
               f"{result['img_size']} px): top-1 {result['acc']:.4f}, loss {result['loss']:.4f}, "
               f"{result['images_per_s']:.0f} images/s ({result['precision']})")
     return 0
+
+
+def _sr_line(row: dict) -> str:
+    """One held-out photo's figures, a line of ``sepconv train`` / ``eval`` for super-resolution."""
+    return (f"  {row['image']}: PSNR {row['psnr']:.2f} dB (bicubic {row['bicubic_psnr']:.2f}), SSIM {row['ssim']:.4f} "
+            f"(bicubic {row['bicubic_ssim']:.4f})")
 
 
 def run_sweep(args: argparse.Namespace) -> int:

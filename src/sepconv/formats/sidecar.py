@@ -14,7 +14,8 @@ kwargs               ``{argument: JSON scalar or list}``, arguments the model's 
 weights              an object: where the weights came from (:mod:`sepconv.weights`)
 separation           ``[{"to": TARGET, "layers": {name: {"to": TARGET, "setting": int >= 1,
                      "permute_in": bool, "permute_out": bool}}}]`` (:mod:`sepconv.formats.plan`)
-train                what ``sepconv train`` records (:data:`TRAIN_SCHEMA`)
+train                what ``sepconv train`` records (:data:`TRAIN_SCHEMA`; for a super-resolution
+                     model, ``task: "super_resolution"`` and :data:`SR_TRAIN_SCHEMA`)
 ema                  ``true`` for the EMA weights of a run
 ========== ========= ========================================================================
 
@@ -44,8 +45,8 @@ from ..models.provenance import Provenance, json_typed
 from ..models.registry import accepted_arguments, list_models, model_entry
 from .plan import PLAN_KEY, TARGETS
 
-__all__ = ["FORMAT", "MAX_BYTES", "SCHEMA", "TRAIN_SCHEMA", "Sidecar", "parse_sidecar", "read_sidecar",
-           "sidecar_label", "sidecar_path", "validate_sidecar"]
+__all__ = ["FORMAT", "MAX_BYTES", "SCHEMA", "SR_TRAIN_SCHEMA", "TRAIN_SCHEMA", "Sidecar", "parse_sidecar",
+           "read_sidecar", "sidecar_label", "sidecar_path", "validate_sidecar"]
 
 FORMAT = "sepconv"
 MAX_BYTES = 16 * 2**20  # far above any sidecar sepconv writes (ImageNet's class names are ~20 kB)
@@ -157,18 +158,33 @@ TRAIN_SCHEMA: dict[str, tuple[str, Callable[[Any], bool], bool]] = {
     "img_size": ("must be a positive int", lambda v: _is_int(v, 1), True),
     "epoch": ("must be an int >= 0", lambda v: _is_int(v, 0), False),
     "val_acc": ("must be a number or null", lambda v: v is None or _is_number(v), False),
+    "task": ("must be 'classification' (or absent)", lambda v: v == "classification", False),
+}
+# What sepconv train records for a super-resolution model (train["task"] == "super_resolution").
+SR_TRAIN_SCHEMA: dict[str, tuple[str, Callable[[Any], bool], bool]] = {
+    "task": ("must be 'super_resolution'", lambda v: v == "super_resolution", True),
+    "data": ("must be a data spec (a non-empty str)", lambda v: isinstance(v, str) and bool(v), True),
+    "scale": ("must be an int >= 2 (the upscaling factor)", lambda v: _is_int(v, 2), True),
+    "held_out": ("must be a list of photo names (str)",
+                 lambda v: isinstance(v, list) and all(isinstance(n, str) for n in v), True),
+    "channels": ("must be a positive int", lambda v: _is_int(v, 1), False),
+    "img_size": ("must be a positive int (the HR patch side)", lambda v: _is_int(v, 1), True),
+    "epoch": ("must be an int >= 0", lambda v: _is_int(v, 0), False),
+    "val_psnr": ("must be a number or null", lambda v: v is None or _is_number(v), False),
+    "val_ssim": ("must be a number or null", lambda v: v is None or _is_number(v), False),
 }
 
 
 def _train(value: Any, doc: dict[str, Any]) -> None:
     _need(isinstance(value, dict), "train", value, "must be an object (what sepconv train recorded)")
+    schema = SR_TRAIN_SCHEMA if value.get("task") == "super_resolution" else TRAIN_SCHEMA
     for key in value:
-        _need(key in TRAIN_SCHEMA, f"train[{key!r}]", value[key], f"is not a key of train ({', '.join(TRAIN_SCHEMA)})")
-    for key, (rule, check, required) in TRAIN_SCHEMA.items():
+        _need(key in schema, f"train[{key!r}]", value[key], f"is not a key of train ({', '.join(schema)})")
+    for key, (rule, check, required) in schema.items():
         if key in value:
             _need(check(value[key]), f"train[{key!r}]", value[key], rule)
         else:
-            _need(not required, "train", value, f"lacks {key!r}; it needs {', '.join(TRAIN_SCHEMA)}")
+            _need(not required, "train", value, f"lacks {key!r}; it needs {', '.join(schema)}")
 
 
 def _ema(value: Any, doc: dict[str, Any]) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .._util.checks import optional_callable, positive_int
+from .._util.checks import ArgumentError, optional_callable, positive_int
 from ._input import checked
 from .conv import ConvNormAct, ModuleFactory, build
 from .depthwise import SeparableConv2d
@@ -156,7 +156,9 @@ class InceptionModule(nn.Module):
 
     Four branches concatenated on channels: 1x1; 1x1 -> 3x3; 1x1 -> 5x5; 3x3 max-pool -> 1x1.
     The original has no normalization (``norm_layer=None``: convs with bias). With 28x28x192 in
-    and (64, 96->128, 16->32, 32) it gives 28x28x256 (inception (3a)).
+    and (64, 96->128, 16->32, 32) it gives 28x28x256 (inception (3a)). ``branch5_kernel`` is the
+    kernel of the "5x5" branch: 5 in the paper; torchvision's GoogLeNet has 3 there (a known slip,
+    pytorch/vision#906, kept for its weights), with BatchNorm after every conv.
 
     Example::
 
@@ -175,17 +177,22 @@ class InceptionModule(nn.Module):
         pool_proj: int,
         norm_layer: ModuleFactory | None = None,
         act_layer: ModuleFactory | None = nn.ReLU,
+        branch5_kernel: int = 5,
     ) -> None:
         super().__init__()
         for name, value in [("ch1x1", ch1x1), ("ch3x3_reduce", ch3x3_reduce), ("ch3x3", ch3x3),
-                            ("ch5x5_reduce", ch5x5_reduce), ("ch5x5", ch5x5), ("pool_proj", pool_proj)]:
+                            ("ch5x5_reduce", ch5x5_reduce), ("ch5x5", ch5x5), ("pool_proj", pool_proj),
+                            ("branch5_kernel", branch5_kernel)]:
             positive_int(name, value)
+        if branch5_kernel % 2 == 0:
+            raise ArgumentError("branch5_kernel", f"branch5_kernel={branch5_kernel} must be odd (the branch keeps "
+                                "the input's size)")
         cna = dict(norm_layer=norm_layer, act_layer=act_layer)
         self.branch1 = ConvNormAct(in_channels, ch1x1, 1, **cna)
         self.branch3 = nn.Sequential(ConvNormAct(in_channels, ch3x3_reduce, 1, **cna),
                                      ConvNormAct(ch3x3_reduce, ch3x3, 3, **cna))
         self.branch5 = nn.Sequential(ConvNormAct(in_channels, ch5x5_reduce, 1, **cna),
-                                     ConvNormAct(ch5x5_reduce, ch5x5, 5, **cna))
+                                     ConvNormAct(ch5x5_reduce, ch5x5, branch5_kernel, **cna))
         self.branch_pool = nn.Sequential(MaxPool2d(3, 1, padding=1), ConvNormAct(in_channels, pool_proj, 1, **cna))
         self.in_channels = in_channels
         self.out_channels = ch1x1 + ch3x3 + ch5x5 + pool_proj

@@ -5,7 +5,19 @@ package imports every family after the registry, so the registry never imports a
 family is a module here and one name in the import below).
 """
 
-from . import mobilefacenet, mobilenet_v1, mobilenet_v2, mobilenet_v3, vgg, xception  # registers every family
+from . import (  # registers every family
+    alexnet,
+    googlenet,
+    inception_v3,
+    mobilefacenet,
+    mobilenet_v1,
+    mobilenet_v2,
+    mobilenet_v3,
+    resnet,
+    superres,
+    vgg,
+    xception,
+)
 from .provenance import Provenance
 from .registry import (
     ModelEntry,
@@ -19,5 +31,5 @@ from .registry import (
 )
 
 __all__ = ["ModelEntry", "PaperFigures", "Provenance", "create_model", "list_models", "model_entry", "paper_figures",
-           "parse_spec", "register_model", "mobilefacenet", "mobilenet_v1", "mobilenet_v2", "mobilenet_v3", "vgg",
+           "parse_spec", "register_model", "alexnet", "googlenet", "inception_v3", "mobilefacenet", "mobilenet_v1", "mobilenet_v2", "mobilenet_v3", "resnet", "superres", "vgg",
            "xception"]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import difflib
 import inspect
+import itertools
 import json
 import math
 import typing
@@ -17,8 +18,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import torch
 from torch import nn
 
+from .._util.checks import ArgumentError
+from .._util.memory import check_fits
 from .provenance import Provenance
 
 
@@ -42,8 +46,18 @@ class ModelEntry:
     input_size: int = 224
     figures: tuple[PaperFigures, ...] = ()
     defaults: dict[str, Any] = field(default_factory=dict)
+    task: str = "classification"  # one of TASKS: what the model's input and output mean
+    sr_input: str | None = None  # super_resolution only, one of SR_INPUTS: what the model's input is
 
 
+# classification: an image in, class logits out (num_classes, features_only, ...);
+# super_resolution: an image in, the image upscaled by the model's ``scale`` argument out
+# (see sepconv.models.superres), with ``in_chans`` channels in and out.
+TASKS = ("classification", "super_resolution")
+# A super-resolution model's input: the low-resolution image itself (its output is ``scale`` times
+# larger), or that image already upscaled by bicubic interpolation to the output's size (SRCNN).
+# ``input_size`` is the low-resolution image's side either way.
+SR_INPUTS = ("low_resolution", "upsampled")
 _REGISTRY: dict[str, ModelEntry] = {}
 
 
@@ -53,22 +67,34 @@ def register_model(
     paper: str,
     input_size: int = 224,
     figures: Sequence[PaperFigures] = (),
+    task: str = "classification",
+    sr_input: str | None = None,
     **defaults: Any,
 ) -> Callable[[Callable[..., nn.Module]], Callable[..., nn.Module]]:
-    """Register ``fn`` under ``name``; ``defaults`` are keyword arguments bound at creation."""
+    """Register ``fn`` under ``name``; ``defaults`` are keyword arguments bound at creation.
+    ``task`` (one of :data:`TASKS`) says what the model's input and output mean; a
+    super-resolution model also states its input (``sr_input``, one of :data:`SR_INPUTS`)."""
+    if task not in TASKS:
+        raise ValueError(f"task={task!r} must be one of {', '.join(TASKS)}")
+    if task == "super_resolution" and sr_input not in SR_INPUTS:
+        raise ValueError(f"sr_input={sr_input!r} must be one of {', '.join(SR_INPUTS)} for a super-resolution model")
+    if task != "super_resolution" and sr_input is not None:
+        raise ValueError(f"sr_input={sr_input!r} applies to super-resolution models only (task={task!r})")
 
     def wrap(fn: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
         if name in _REGISTRY:
             raise ValueError(f"model name {name!r} is registered twice")
-        _REGISTRY[name] = ModelEntry(name, fn, paper, input_size, tuple(figures), dict(defaults))
+        _REGISTRY[name] = ModelEntry(name, fn, paper, input_size, tuple(figures), dict(defaults), task, sr_input)
         return fn
 
     return wrap
 
 
-def list_models() -> list[str]:
-    """Every registered model name, sorted."""
-    return sorted(_REGISTRY)
+def list_models(task: str | None = None) -> list[str]:
+    """Every registered model name, sorted; with ``task``, those of that task only."""
+    if task is not None and task not in TASKS:
+        raise ValueError(f"task={task!r} must be one of {', '.join(TASKS)}")
+    return sorted(name for name, entry in _REGISTRY.items() if task in (None, entry.task))
 
 
 def model_entry(name: str) -> ModelEntry:
@@ -97,9 +123,39 @@ def create_model(name: str, **kwargs: Any) -> nn.Module:
     unknown = sorted(set(args) - set(accepted))
     if unknown:
         raise ValueError(f"{name}: unknown argument(s) {', '.join(unknown)}; accepted: {', '.join(accepted)}")
+    check_weights_fit(entry, args, kwargs)
     model = entry.fn(**args)
     model.provenance = Provenance(name, kwargs)
     return model
+
+
+def check_weights_fit(entry: ModelEntry, args: dict[str, Any], given: dict[str, Any]) -> int:
+    """Build the model on the ``meta`` device (shapes only, no memory) and refuse, in one line, one
+    whose parameters and buffers cannot fit in the memory available
+    (:func:`sepconv._util.memory.check_fits`) — ``num_classes=100000000000`` or ``width_mult=1e9``
+    would otherwise die inside the allocator. Returns the bytes the weights need. A builder that
+    cannot run on ``meta`` is not checked here (the real build still is by the allocator)."""
+    numeric = {k: v for k, v in given.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
+    defaults = argument_defaults(entry)
+
+    def growth(key: str) -> float:
+        base = defaults.get(key)
+        return abs(numeric[key]) / abs(base) if isinstance(base, (int, float)) and base else abs(numeric[key])
+
+    argument = max(numeric, key=growth) if numeric else "model"
+    shown = ",".join(f"{k}={v}" for k, v in given.items())
+    what = f"{entry.name}{':' + shown if shown else ''}: its weights"
+    try:
+        with torch.device("meta"):
+            probe = entry.fn(**args)
+    except (NotImplementedError, RuntimeError) as err:
+        if "overflow" in str(err).lower():  # a tensor too large even to describe
+            raise ArgumentError(argument, f"{what} are too large to be stored ({' '.join(str(err).split())})") \
+                from None
+        return 0
+    nbytes = sum(t.numel() * t.element_size() for t in itertools.chain(probe.parameters(), probe.buffers()))
+    check_fits(nbytes, f"{what} ({sum(p.numel() for p in probe.parameters()):,} parameters)", argument=argument)
+    return nbytes
 
 
 def accepted_arguments(entry: ModelEntry) -> list[str]:

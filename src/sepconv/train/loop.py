@@ -10,6 +10,11 @@ cross-entropy (in fp32) with label smoothing (Szegedy et al. 2016,
 weights too, in the same autocast as training; metrics in fp32), metrics files, and a checkpoint
 (:mod:`sepconv.train.state`).
 
+A model registered with ``task="super_resolution"`` trains in the same loop on photographs
+(:mod:`sepconv.train.superres`): random patches instead of images, an L1 loss instead of
+cross-entropy, PSNR/SSIM on the held-out photos against bicubic interpolation instead of accuracy;
+``img_size`` is then the HR patch side (default 48).
+
 Everything random in a step comes from ``(seed, epoch, sample index)`` or from the global RNGs
 saved in the checkpoint, so ``--resume`` continues bit for bit: a run stopped after any
 checkpoint and resumed ends with the same weights as one that never stopped (the resumed run
@@ -51,9 +56,12 @@ from ..data.datasets import (
     UnreadableImage,
     load_data,
 )
+from ..data.photos import SRData, load_sr_data
+from ..models.registry import argument_defaults, model_entry
 from ..resolve import create_model
 from . import speed
 from .augment import Augment
+from .auxiliary import WithAuxiliary, aux_weights, auxiliary_loss
 from .distributed import (
     DistInfo,
     all_reduce_sum,
@@ -67,6 +75,7 @@ from .distributed import (
 from .metrics import write_metrics
 from .optim import OPTIMIZERS, WarmupCosine, build_optimizer, ema_model
 from .state import STATE_FILE, load_checkpoint, prune, read_state, save_checkpoint
+from .superres import PatchSlots, SuperResolution, evaluate_images
 
 __all__ = ["DEFAULTS", "TrainConfig", "Trainer", "evaluate", "train"]
 
@@ -74,6 +83,9 @@ __all__ = ["DEFAULTS", "TrainConfig", "Trainer", "evaluate", "train"]
 # Goyal et al. 2017, Section 2.1) with a decay for small data sets; AdamW's from Loshchilov &
 # Hutter 2019 and the DeiT/ConvNeXt recipes.
 DEFAULTS = {"sgd": {"lr_per_256": 0.1, "weight_decay": 5e-4}, "adamw": {"lr": 2e-3, "weight_decay": 0.05}}
+# Super-resolution: no weight decay (SRCNN, FSRCNN, ESPCN and EDSR train without), Adam's lr 1e-3.
+SR_DEFAULTS = {"sgd": {"lr_per_256": 0.1, "weight_decay": 0.0}, "adamw": {"lr": 1e-3, "weight_decay": 0.0}}
+SR_PATCH = 48  # the default HR patch side of super-resolution training (2, 3 and 4 divide it)
 # Options that may differ between a run and its resumption (they change no result).
 PLOT_EVERY_S = 60  # curve.png: at the end of a run, and at most this often before
 RESUME_MAY_CHANGE = ("out", "resume", "workers", "threads", "progress", "save_every", "device")
@@ -123,12 +135,13 @@ class TrainConfig:
         self.model_kwargs = dict(self.model_kwargs)
         if self.crop_scale is not None:
             self.crop_scale = tuple(float(v) for v in self.crop_scale)
+        defaults = SR_DEFAULTS if task_of(self.model) == "super_resolution" else DEFAULTS
         if self.lr is None and self.optimizer == "sgd" and isinstance(self.batch_size, int):
-            self.lr = DEFAULTS["sgd"]["lr_per_256"] * self.batch_size / 256
+            self.lr = defaults["sgd"]["lr_per_256"] * self.batch_size / 256
         elif self.lr is None:
-            self.lr = DEFAULTS.get(self.optimizer, {}).get("lr")
+            self.lr = defaults.get(self.optimizer, {}).get("lr")
         if self.weight_decay is None:
-            self.weight_decay = DEFAULTS.get(self.optimizer, {}).get("weight_decay")
+            self.weight_decay = defaults.get(self.optimizer, {}).get("weight_decay")
         self.check()
         if self.amp:
             warnings.warn("TrainConfig(amp=True) is deprecated: precision='auto' (the default) chooses the "
@@ -181,6 +194,15 @@ class TrainConfig:
         return d
 
 
+def task_of(model: Any) -> str:
+    """The registry's task of the model named ``model`` (classification for a name it does not know:
+    building it reports that)."""
+    try:
+        return model_entry(str(model)).task
+    except ValueError:
+        return "classification"
+
+
 def _describe_changes(saved: dict[str, Any], now: dict[str, Any], skip: tuple[str, ...] = ()) -> list[str]:
     return [f"{k}={saved.get(k)!r} (now {now[k]!r})" for k in now
             if k not in RESUME_MAY_CHANGE and k not in skip and saved.get(k) != now[k]]
@@ -197,12 +219,18 @@ class Trainer:
             raise ValueError(f"batch_size={c.batch_size} must be divisible by the {self.info.world_size} processes")
         self.out = Path(c.out) if c.out else None
         self.state = self._check_out()
-        self.data: ImageData = load_data(c.data, img_size=c.img_size, val_split=c.val_split)
-        self.img_size = c.img_size or self.data.img_size
+        self.sr: SuperResolution | None = None  # set for a super-resolution model: its data, patches, loss
+        if task_of(c.model) == "super_resolution":
+            self.sr = self._sr_task()
+            self.data: ImageData | SRData = self.sr.data
+            self.img_size = self.sr.data.patch
+        else:
+            self.data = load_data(c.data, img_size=c.img_size, val_split=c.val_split)
+            self.img_size = c.img_size or self.data.img_size
         self.local_batch = c.batch_size // self.info.world_size
-        if len(self.data.train) < c.batch_size:
-            raise ValueError(f"batch_size={c.batch_size} is larger than the {len(self.data.train)} training images "
-                             f"of {c.data}")
+        if len(self.train_set) < c.batch_size:
+            what = "patches an epoch draws from the photos" if self.sr else "training images"
+            raise ValueError(f"batch_size={c.batch_size} is larger than the {len(self.train_set)} {what} of {c.data}")
         for seeded in (torch.manual_seed, np.random.seed, random.seed):
             seeded(c.seed)
         self.model = self._build_model()
@@ -212,10 +240,14 @@ class Trainer:
         self.speed: speed.SpeedChoice = self._speed()
         if self.speed.channels_last:
             self.model.to(memory_format=torch.channels_last)
-        self.aug = Augment(self.img_size, self.data.mean, self.data.std,
-                           crop_scale=c.crop_scale or self.data.crop_scale,
-                           hflip=self.data.hflip if c.hflip is None else c.hflip,
-                           eval_crop=self.data.eval_crop, channels_last=self.speed.channels_last)
+        if self.sr is not None:
+            self.aug = None
+            self.sr.channels_last = self.speed.channels_last
+        else:
+            self.aug = Augment(self.img_size, self.data.mean, self.data.std,
+                               crop_scale=c.crop_scale or self.data.crop_scale,
+                               hflip=self.data.hflip if c.hflip is None else c.hflip,
+                               eval_crop=self.data.eval_crop, channels_last=self.speed.channels_last)
         self.optimizer = build_optimizer(self.model, c.optimizer, c.lr, c.weight_decay, c.dw_weight_decay,
                                          c.momentum)
         schedule = WarmupCosine(self.total_steps, round(c.warmup_epochs * self.steps_per_epoch))
@@ -226,14 +258,51 @@ class Trainer:
         self.epoch, self.step_in_epoch, self.history, self.partial_sums = 0, 0, [], None
         if self.state is not None:
             self._restore(self.state)
-        self.net = wrap(self.model, self.info)
+        self.aux_weights = aux_weights(self.model)  # GoogLeNet / Inception v3 with aux_logits=True
+        self.net = wrap(WithAuxiliary(self.model) if self.aux_weights else self.model, self.info)
         if self.speed.compile:  # the training step only (DDP's wrapper included); evaluation stays eager
             self.net = torch.compile(self.net)
-        self.criterion = nn.CrossEntropyLoss(label_smoothing=c.label_smoothing)
+        self.criterion = self.sr.criterion if self.sr else nn.CrossEntropyLoss(label_smoothing=c.label_smoothing)
+        self.held_out: list[dict[str, Any]] = []  # super-resolution: the last validation's figures per photo
         if self.info.device.type == "cuda":
             torch.backends.cudnn.benchmark = True
 
+    def forward_loss(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """One training forward: the (main) logits and the loss, in fp32 whatever the forward's
+        precision; with auxiliary heads their weighted losses are added (:mod:`.auxiliary`)."""
+        with self._autocast():
+            out = self.net(x)
+        if self.aux_weights:  # main logits first, then each auxiliary head's
+            return out[0], auxiliary_loss(self.criterion, out, y, self.aux_weights)
+        return out, self.criterion(out.float(), y)
+
     # ---- set-up ------------------------------------------------------------------------------
+
+    @property
+    def train_set(self) -> TensorImages | FolderImages | PatchSlots:
+        """What an epoch permutes and shards: the training images, or a super-resolution epoch's patch slots."""
+        return self.sr.train if self.sr is not None else self.data.train
+
+    @property
+    def metric(self) -> str:
+        """The validation figure beside the loss: top-1 accuracy, or PSNR for super-resolution."""
+        return self.sr.metric if self.sr is not None else "acc"
+
+    def _sr_task(self) -> SuperResolution:
+        """The photographs, patches and loss of a super-resolution run (sepconv.train.superres)."""
+        c = self.config
+        if c.crop_scale is not None:
+            raise ArgumentError("crop_scale", f"crop_scale={c.crop_scale!r} is the random-resized crop of "
+                                "classification; super-resolution trains on random patches (img_size: their side)")
+        arguments = {**argument_defaults(model_entry(c.model)), **c.model_kwargs}
+        try:
+            data = load_sr_data(c.data, scale=arguments["scale"], patch=c.img_size or SR_PATCH,
+                                val_split=c.val_split)
+        except ArgumentError as err:  # the patch side is this run's img_size
+            if err.argument != "patch":
+                raise
+            raise ArgumentError("img_size", str(err).replace("patch=", "img_size=", 1)) from None
+        return SuperResolution(data, c.model, arguments["in_chans"], augment=c.hflip is not False)
 
     def _check_out(self) -> dict[str, Any] | None:
         c = self.config
@@ -262,6 +331,8 @@ class Trainer:
 
     def _build_model(self) -> nn.Module:
         c, data = self.config, self.data
+        if self.sr is not None:  # its scale and channels are its own arguments: the data follows them
+            return create_model(c.model, **c.model_kwargs).to(self.info.device)
         kwargs = dict(c.model_kwargs)
         for key, value in (("num_classes", data.num_classes), ("in_chans", data.channels)):
             if key in kwargs and kwargs[key] != value:
@@ -305,14 +376,17 @@ class Trainer:
 
     def _measure_and_decide(self, caps: speed.Capabilities) -> speed.SpeedChoice:
         c, dev = self.config, self.info.device
-        shape = (self.local_batch, self.data.channels, self.img_size, self.img_size)
+        if self.sr is not None:
+            shape, loss = self.sr.input_shape(self.local_batch), speed.l1_to_zero
+        else:
+            shape, loss = (self.local_batch, self.data.channels, self.img_size, self.img_size), None
 
         # A model that cannot run on this data (a subclass's own model) fails here with the error
         # its first training step would give: the measurements are skipped and that error comes then.
         def step_seconds(precision: str, channels_last: bool) -> float | None:
             with threads_set_to(c.threads) if c.threads is not None else nullcontext():
                 try:
-                    return speed.measure_step_seconds(self.model, shape, precision, channels_last, dev)
+                    return speed.measure_step_seconds(self.model, shape, precision, channels_last, dev, loss=loss)
                 except (RuntimeError, ValueError):
                     return None
 
@@ -344,7 +418,7 @@ class Trainer:
     # ---- batches -----------------------------------------------------------------------------
 
     def _sampler(self, epoch: int) -> DistributedSampler:
-        sampler = DistributedSampler(self.data.train, num_replicas=self.info.world_size, rank=self.info.rank,
+        sampler = DistributedSampler(self.train_set, num_replicas=self.info.world_size, rank=self.info.rank,
                                      shuffle=True, seed=self.config.seed, drop_last=True)
         sampler.set_epoch(epoch)
         return sampler
@@ -362,24 +436,28 @@ class Trainer:
     # ---- training ----------------------------------------------------------------------------
 
     def train_epoch(self, epoch: int, start: int = 0, progress: Any = None) -> dict[str, float]:
-        """Train one epoch from batch ``start``; return loss, accuracy and images/s (all ranks)."""
+        """Train one epoch from batch ``start``; return loss, accuracy (super-resolution: patch PSNR) and
+        images/s (all ranks)."""
         c, dev = self.config, self.info.device
         self.net.train()
-        params = self.aug.epoch_params(len(self.data.train), c.seed, epoch)
+        params = (self.sr or self.aug).epoch_params(len(self.train_set), c.seed, epoch)
         index = list(self._sampler(epoch))
         partial = self.partial_sums if start else None  # a resumed epoch's sums so far
-        sums = torch.tensor(partial or [0.0, 0.0, 0.0], dtype=torch.float64, device=dev)  # loss * n, correct, n
+        # loss * n, correct (super-resolution: the sum of patch PSNRs), n
+        sums = torch.tensor(partial or [0.0, 0.0, 0.0], dtype=torch.float64, device=dev)
         self.partial_sums = sums
         task = progress.add_task(f"epoch {epoch + 1}/{c.epochs}", total=self.steps_per_epoch, completed=start,
-                                 loss=float("nan"), acc=float("nan"), ips=0.0) if progress else None
+                                 loss=float("nan"), metric=self.metric, value=float("nan"), ips=0.0) \
+            if progress else None
         began, seen = time.perf_counter(), 0
-        for step, (images, labels, idx) in enumerate(self._batches(self.data.train, index, start),
+        for step, (images, labels, idx) in enumerate(self._batches(self.train_set, index, start),
                                                      start):
-            x = self.aug.train(images.to(dev, non_blocking=True), params[idx])
-            y = labels.to(dev, non_blocking=True)
-            with self._autocast():
-                logits = self.net(x)
-            loss = self.criterion(logits.float(), y)  # the loss in fp32 whatever the forward's precision
+            if self.sr is not None:
+                x, y = self.sr.train_batch(params[idx], dev)
+            else:
+                x = self.aug.train(images.to(dev, non_blocking=True), params[idx])
+                y = labels.to(dev, non_blocking=True)
+            logits, loss = self.forward_loss(x, y)
             self.optimizer.zero_grad(set_to_none=True)
             self.scaler.scale(loss).backward()
             self.scaler.step(self.optimizer)
@@ -388,14 +466,14 @@ class Trainer:
             if self.ema is not None:
                 self.ema.update_parameters(self.model)
             with torch.no_grad():
-                sums += torch.stack([loss.detach().double() * y.numel(),
-                                     (logits.argmax(1) == y).sum().double(),
-                                     torch.tensor(float(y.numel()), dtype=torch.float64, device=dev)])
-            seen += y.numel()
+                sums += self.sr.batch_sums(logits, y, loss) if self.sr is not None else torch.stack([
+                    loss.detach().double() * y.numel(), (logits.argmax(1) == y).sum().double(),
+                    torch.tensor(float(y.numel()), dtype=torch.float64, device=dev)])
+            seen += y.shape[0]
             self.step_in_epoch = step + 1
             if task is not None and (step % 5 == 4 or step + 1 == self.steps_per_epoch):
                 s = sums.tolist()
-                progress.update(task, completed=step + 1, loss=s[0] / s[2], acc=s[1] / s[2],
+                progress.update(task, completed=step + 1, loss=s[0] / s[2], value=s[1] / s[2],
                                 ips=seen * self.info.world_size / (time.perf_counter() - began))
             if c.save_every and self.step_in_epoch % c.save_every == 0 and self.step_in_epoch < self.steps_per_epoch:
                 self.save(epoch)
@@ -404,12 +482,16 @@ class Trainer:
             progress.remove_task(task)
         total = all_reduce_sum(sums, self.info).tolist()
         n = max(total[2], 1.0)
-        return {"train_loss": total[0] / n, "train_acc": total[1] / n,
+        return {"train_loss": total[0] / n, f"train_{self.metric}": total[1] / n,
                 "train_images_per_s": seen * self.info.world_size / max(seconds, 1e-9)}
 
     @torch.no_grad()
     def evaluate(self, model: nn.Module, dataset: TensorImages | FolderImages | None = None) -> dict[str, float]:
-        """Loss (plain cross-entropy) and top-1 accuracy of ``model`` on the validation split."""
+        """Loss (plain cross-entropy) and top-1 accuracy of ``model`` on the validation split; for
+        super-resolution, the L1 loss, PSNR and SSIM on the held-out photos and bicubic's (averages;
+        :attr:`SuperResolution.per_image <sepconv.train.superres.SuperResolution.per_image>` has each photo's)."""
+        if self.sr is not None:
+            return self.sr.evaluate(model, dataset, self.info.device, self._autocast)
         dataset = self.data.val if dataset is None else dataset
         index = list(range(len(dataset)))[self.info.rank::self.info.world_size]
         return _evaluate(model, self._batches(dataset, index, drop_last=False), self.aug,
@@ -430,8 +512,11 @@ class Trainer:
                 "epoch_sums": None if done else self.partial_sums.tolist(),
                 "speed": self.speed.to_dict(),
             }
+            last = self.history[-1] if self.history else {}
+            figures = {"val_psnr": last.get("val_psnr"), "val_ssim": last.get("val_ssim")} if self.sr else \
+                {"val_acc": last.get("val_acc")}
             extra = {"train": {**self.data.describe(), "img_size": self.img_size, "epoch": payload["epoch"],
-                               "val_acc": self.history[-1]["val_acc"] if self.history else None}}
+                               **figures}}
             save_checkpoint(self.out, step=step, model=self.model, optimizer=self.optimizer, payload=payload,
                             ema=self.ema.module if self.ema is not None else None, model_extra=extra)
         barrier(self.info)
@@ -453,6 +538,8 @@ class Trainer:
                     row = {"epoch": epoch + 1, **self.train_epoch(epoch, self.step_in_epoch, progress)}
                     row["lr"] = self.scheduler.get_last_lr()[0]
                     row.update({f"val_{k}": v for k, v in self.evaluate(self.model).items()})
+                    if self.sr is not None:
+                        self.held_out = list(self.sr.per_image)
                     if self.ema is not None:
                         row.update({f"ema_val_{k}": v for k, v in self.evaluate(self.ema.module).items()})
                     row["seconds"] = time.perf_counter() - t0
@@ -466,12 +553,14 @@ class Trainer:
                     self.save(epoch)
                     self.epoch, self.step_in_epoch = epoch + 1, 0
                     if self.info.is_main and c.progress:
-                        _print_row(row)
+                        _print_row(row, self.metric)
         finally:
             cleanup(self.info)
         final = dict(self.history[-1]) if self.history else {}
         final.update({"epochs_done": self.epoch, "seconds_this_run": time.perf_counter() - began,
                       "out": str(self.out) if self.out else None})
+        if self.sr is not None and self.held_out:
+            final["held_out"] = self.held_out
         return final
 
 
@@ -479,7 +568,7 @@ def batches(dataset: TensorImages | FolderImages, cut: list[list[int]], workers:
             ) -> Iterator[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
     """(uint8 images, labels, sample indices) for each list of indices in ``cut``: one gather per
     batch for in-memory data, a ``DataLoader`` with ``workers`` processes for image files."""
-    if isinstance(dataset, TensorImages):
+    if isinstance(dataset, (TensorImages, PatchSlots)):
         for b in cut:
             idx = torch.tensor(b, dtype=torch.long)
             yield (*dataset.batch(idx), idx)
@@ -508,7 +597,7 @@ def _evaluate(model: nn.Module, batches: Any, aug: Augment, info: DistInfo, auto
 
 
 def _progress(enabled: bool) -> Any:
-    """A rich progress bar on stderr with loss, accuracy and images/s, or None."""
+    """A rich progress bar on stderr with loss, accuracy (or PSNR) and images/s, or None."""
     if not enabled:
         return None
     from rich.console import Console
@@ -521,14 +610,21 @@ def _progress(enabled: bool) -> Any:
     )
 
     return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                    TextColumn("loss {task.fields[loss]:.3f}  acc {task.fields[acc]:.3f}  "
+                    TextColumn("loss {task.fields[loss]:.3f}  {task.fields[metric]} {task.fields[value]:.3f}  "
                                "{task.fields[ips]:.0f} img/s"),
                     TimeElapsedColumn(), console=Console(stderr=True), transient=True)
 
 
-def _print_row(row: dict[str, Any]) -> None:
+def _print_row(row: dict[str, Any], metric: str = "acc") -> None:
     import sys
 
+    if metric == "psnr":
+        ema = f"  ema val PSNR {row['ema_val_psnr']:.2f} dB" if "ema_val_psnr" in row else ""
+        print(f"epoch {row['epoch']}: train L1 {row['train_loss']:.4f} PSNR {row['train_psnr']:.2f} dB  "
+              f"val PSNR {row['val_psnr']:.2f} dB SSIM {row['val_ssim']:.4f} (bicubic {row['val_bicubic_psnr']:.2f} dB "
+              f"{row['val_bicubic_ssim']:.4f}){ema}  {row['train_images_per_s']:.0f} patches/s  "
+              f"{row['seconds']:.1f} s", file=sys.stderr)
+        return
     ema = f"  ema val acc {row['ema_val_acc']:.4f}" if "ema_val_acc" in row else ""
     print(f"epoch {row['epoch']}: train loss {row['train_loss']:.4f} acc {row['train_acc']:.4f}  "
           f"val loss {row['val_loss']:.4f} acc {row['val_acc']:.4f}{ema}  "
@@ -562,6 +658,8 @@ def evaluate(checkpoint: str | Path, data: str | None = None, *, split: str = "v
     if info is None:
         raise ValueError(f"checkpoint={str(checkpoint)!r}: not written by sepconv train (no sidecar with a training "
                          "data description); eval needs the preprocessing it was trained with")
+    if info.get("task") == "super_resolution":
+        return _evaluate_sr(resolved, info, data, split, device, precision)
     data = info["data"] if data is None else data
     img_size = int(info["img_size"])
     dataset = load_data(data, img_size=img_size)
@@ -570,13 +668,7 @@ def evaluate(checkpoint: str | Path, data: str | None = None, *, split: str = "v
                          f"(trained on {info['data']}) cannot be evaluated on {data} "
                          f"({dataset.num_classes} classes x {dataset.channels} channels)")
     dinfo = DistInfo(device=device_for(device))
-    caps = speed.probe_capabilities(dinfo.device)
-    run = _run_speed(Path(path).parent, dinfo.device.type)
-    if precision == "auto":
-        chosen = run.precision if run is not None and run.precision in caps.precisions else "fp32"
-    else:
-        chosen = speed.check_precision(caps, precision)
-    layout = run.channels_last if run is not None else False
+    chosen, layout = _eval_speed(path, dinfo.device, precision)
     model = resolved.model.to(dinfo.device)
     if layout:
         model.to(memory_format=torch.channels_last)
@@ -590,6 +682,43 @@ def evaluate(checkpoint: str | Path, data: str | None = None, *, split: str = "v
             "loss": result["loss"], "acc": result["acc"], "images": result["images"],
             "images_per_s": result["images"] / max(seconds, 1e-9),
             "same_data_as_training": info["data"] == dataset.name, "precision": chosen, "channels_last": layout}
+
+
+def _eval_speed(path: Path, device: torch.device, precision: str) -> tuple[str, bool]:
+    """The precision and layout ``evaluate`` runs a checkpoint with (its docstring: the rule)."""
+    caps = speed.probe_capabilities(device)
+    run = _run_speed(Path(path).parent, device.type)
+    if precision == "auto":
+        chosen = run.precision if run is not None and run.precision in caps.precisions else "fp32"
+    else:
+        chosen = speed.check_precision(caps, precision)
+    return chosen, run.channels_last if run is not None else False
+
+
+def _evaluate_sr(resolved: Any, info: dict[str, Any], data: str | None, split: str, device: str,
+                 precision: str) -> dict[str, Any]:
+    """:func:`evaluate` of a super-resolution checkpoint: PSNR and SSIM of each photo of the split
+    (held-out, or the training photos whole) against bicubic interpolation's, and their means."""
+    model, path = resolved.model, resolved.checkpoint
+    data = info["data"] if data is None else data
+    entry = model_entry(resolved.sidecar.provenance.model)
+    scale, in_chans = int(model.scale), int(model.in_channels)
+    if scale != info["scale"]:
+        raise ValueError(f"{path}: the model upscales x{scale} but its sidecar says it trained at x{info['scale']}")
+    photos = load_sr_data(data, scale=scale, patch=int(info["img_size"]))
+    images = photos.held_out if split == "val" else photos.train
+    dinfo = DistInfo(device=device_for(device))
+    chosen, layout = _eval_speed(path, dinfo.device, precision)
+    model = model.to(dinfo.device)
+    if layout:
+        model.to(memory_format=torch.channels_last)
+    result = evaluate_images(model, images, scale, in_chans, entry.sr_input == "upsampled", dinfo.device,
+                             lambda: speed.autocast_for(dinfo.device, chosen), channels_last=layout)
+    return {"checkpoint": str(path), "task": "super_resolution", "data": data, "split": split, "scale": scale,
+            "in_chans": in_chans, **{k: result[k] for k in ("loss", "psnr", "ssim", "bicubic_psnr", "bicubic_ssim")},
+            "images": result["images"], "per_image": result["per_image"],
+            "images_per_s": result["images"] / max(result["seconds"], 1e-9),
+            "same_data_as_training": info["data"] == photos.name, "precision": chosen, "channels_last": layout}
 
 
 def _run_speed(run_dir: Path, device: str) -> speed.SpeedChoice | None:

@@ -43,20 +43,26 @@ def write_metrics(out: str | Path, rows: Sequence[dict[str, Any]], title: str = 
 
 
 def plot_curves(rows: Sequence[dict[str, Any]], path: Path, title: str = "") -> None:
-    """Loss (left) and accuracy (right) against epoch: train (loss with label smoothing),
-    validation, and the EMA weights' validation when there are any."""
+    """Loss (left) and accuracy (right; PSNR for a super-resolution run's rows) against epoch:
+    train (loss with label smoothing; L1 for super-resolution), validation, and the EMA weights'
+    validation when there are any."""
     from .._util.figures import new_figure, png_bytes
 
     fig = new_figure((10, 4))
     epochs = [r["epoch"] for r in rows]
-    for i, metric in enumerate(("loss", "acc"), start=1):
+    second = "psnr" if rows and "val_psnr" in rows[0] else "acc"
+    labels = {"loss": "L1 loss" if second == "psnr" else "cross-entropy loss", "acc": "top-1 accuracy",
+              "psnr": "PSNR (dB; val: Y, border cropped)"}
+    for i, metric in enumerate(("loss", second), start=1):
         ax = fig.add_subplot(1, 2, i)
         for prefix, style in (("train", "-"), ("val", "-"), ("ema_val", "--")):
             key = f"{prefix}_{metric}"
             if rows and key in rows[0]:
                 ax.plot(epochs, [r[key] for r in rows], style, marker="o", markersize=3, label=prefix.replace("_", " "))
         ax.set_xlabel("epoch")
-        ax.set_ylabel("cross-entropy loss" if metric == "loss" else "top-1 accuracy")
+        if metric == "psnr" and rows and "val_bicubic_psnr" in rows[0]:
+            ax.plot(epochs, [r["val_bicubic_psnr"] for r in rows], ":", label="val bicubic")
+        ax.set_ylabel(labels[metric])
         ax.grid(alpha=0.3)
         ax.legend()
     if title:

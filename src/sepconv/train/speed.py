@@ -345,12 +345,19 @@ def autocast_for(device: torch.device | str, precision: str) -> Any:
     return torch.autocast(torch.device(device).type, dtype=DTYPES[precision])
 
 
+def l1_to_zero(output: torch.Tensor) -> torch.Tensor:
+    """The L1 loss of ``output`` against zeros: a super-resolution step's loss for timing it."""
+    return output.float().abs().mean()
+
+
 def measure_step_seconds(model: nn.Module, input_shape: tuple[int, ...], precision: str, channels_last: bool,
-                         device: torch.device, *, repeats: int = 2) -> float:
+                         device: torch.device, *, repeats: int = 2,
+                         loss: Callable[[torch.Tensor], torch.Tensor] | None = None) -> float:
     """The median time of an eager forward + backward of a copy of ``model`` on a zero batch of
     ``input_shape``, after one warm-up (which also fills oneDNN's and cuDNN's primitive caches the
     run then uses). The copy keeps ``model``'s BatchNorm statistics untouched and the global RNGs
-    are forked, so measuring changes nothing the run would see."""
+    are forked, so measuring changes nothing the run would see. The loss is cross-entropy against
+    class 0, or ``loss(output)`` (:func:`l1_to_zero` for a super-resolution model)."""
     devices = [device] if device.type == "cuda" else []
     with torch.random.fork_rng(devices=devices):
         twin = copy.deepcopy(model).train()
@@ -367,7 +374,7 @@ def measure_step_seconds(model: nn.Module, input_shape: tuple[int, ...], precisi
             began = time.perf_counter()
             with autocast_for(device, precision):
                 logits = twin(x)
-            F.cross_entropy(logits.float(), y).backward()
+            (F.cross_entropy(logits.float(), y) if loss is None else loss(logits)).backward()
             if device.type == "cuda":
                 torch.cuda.synchronize(device)
             if i:

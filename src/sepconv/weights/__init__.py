@@ -3,7 +3,7 @@
 sepconv downloads nothing; it reads the files users already have and maps every tensor, BatchNorm
 running statistics included, onto its models, so that in eval mode their logits are the source
 framework's on the same (preprocessed) input. Each source is one module with one name mapping per
-model family: :mod:`.torchvision` (MobileNetV2, V3-Large/Small), :mod:`.timm` (MobileNetV1, V2 at
+model family: :mod:`.torchvision` (MobileNetV2, V3-Large/Small, GoogLeNet, Inception v3, ResNet-18/50/152, AlexNet), :mod:`.timm` (MobileNetV1, V2 at
 every width, V3-Large/Small, legacy Xception), :mod:`.keras` (MobileNet at every alpha,
 MobileNetV2, V3-Large/Small, Xception). Loading is all-or-nothing and refuses pickles that would
 run code.
@@ -36,7 +36,10 @@ from ._apply import CONVERTERS, Entry, LoadReport, Misfit, apply_entries, config
 
 SOURCES: dict[str, ModuleType] = {"torchvision": from_torchvision, "timm": from_timm, "keras": from_keras}
 FAMILY_OF_CLASS = {"MobileNetV1": "mobilenet_v1", "MobileNetV1Features": "mobilenet_v1", "MobileNetV2": "mobilenet_v2",
-                   "MobileNetV2Features": "mobilenet_v2", "Xception": "xception", "XceptionFeatures": "xception"}
+                   "MobileNetV2Features": "mobilenet_v2", "Xception": "xception", "XceptionFeatures": "xception",
+                   "GoogLeNet": "googlenet", "GoogLeNetFeatures": "googlenet", "InceptionV3": "inception_v3",
+                   "InceptionV3Features": "inception_v3", "AlexNet": "alexnet", "AlexNetFeatures": "alexnet"}
+RESNET_OF_BLOCKS = {9: "resnet18", 17: "resnet50", 51: "resnet152"}  # len(model.blocks): the max-pool + residual blocks
 
 __all__ = ["SOURCES", "LoadReport", "create_with_weights", "input_normalization", "load", "read",
            "resolve", "save", "supported"]
@@ -71,9 +74,11 @@ def family_of(model: nn.Module) -> str:
     cls = type(model).__name__
     if cls in ("MobileNetV3", "MobileNetV3Features"):
         return "mobilenet_v3_large" if len(model.blocks) == 15 else "mobilenet_v3_small"
+    if cls in ("ResNet", "ResNetFeatures") and len(model.blocks) in RESNET_OF_BLOCKS:
+        return RESNET_OF_BLOCKS[len(model.blocks)]
     if cls not in FAMILY_OF_CLASS:
         raise ValueError(f"model is a {cls}; pretrained weights map onto sepconv's "
-                         f"{', '.join(sorted({*FAMILY_OF_CLASS, 'MobileNetV3'}))}")
+                         f"{', '.join(sorted({*FAMILY_OF_CLASS, 'MobileNetV3', 'ResNet'}))}")
     return FAMILY_OF_CLASS[cls]
 
 
