@@ -9,6 +9,7 @@ from fractions import Fraction
 
 import pytest
 import torch
+import torch.nn.functional as F
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from rich.console import Console
@@ -24,7 +25,12 @@ from sepconv.cost import (
     conv_output_size,
     conv_params,
     gradient_macs,
+    is_unit,
+    kind_from_ops,
     layer_kind,
+    leaf_modules,
+    op_kind,
+    unit_hooks,
 )
 
 
@@ -63,6 +69,16 @@ OPERATORS = {
                          (2, 8, 10, 10)),
     "XceptionBlock": (lambda: L.XceptionBlock(8, 16, reps=2, stride=2, start_with_relu=False), (1, 8, 15, 15)),
     "InceptionModule": (lambda: L.InceptionModule(16, 8, 8, 12, 4, 6, 6), (1, 16, 10, 10)),
+    "BasicBlock": (lambda: L.BasicBlock(4, 8, stride=2), (1, 4, 9, 9)),
+    "Bottleneck": (lambda: L.Bottleneck(4, 16, 4, stride=2), (1, 4, 9, 9)),
+    "BatchNorm2dNoScale": (lambda: L.BatchNorm2dNoScale(4), (2, 4, 5, 5)),
+    "InceptionV3A": (lambda: L.InceptionV3A(4, 8, width_mult=0.125), (1, 4, 9, 9)),
+    "InceptionV3B": (lambda: L.InceptionV3B(4, width_mult=0.125), (1, 4, 9, 9)),
+    "InceptionV3C": (lambda: L.InceptionV3C(4, 8, width_mult=0.125), (1, 4, 9, 9)),
+    "InceptionV3D": (lambda: L.InceptionV3D(4, width_mult=0.125), (1, 4, 9, 9)),
+    "InceptionV3E": (lambda: L.InceptionV3E(4, width_mult=0.125), (1, 4, 9, 9)),
+    "InceptionV3Aux": (lambda: L.InceptionV3Aux(4, 5, width_mult=0.125), (2, 4, 17, 17)),
+    "GoogLeNetAux": (lambda: L.GoogLeNetAux(4, 5), (2, 4, 14, 14)),
     "classifier": (lambda: nn.Sequential(L.ConvNormAct(3, 8, 3, stride=2), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
                                          nn.Dropout(0.2), nn.Linear(8, 5)), (3, 3, 16, 16)),
 }
@@ -162,8 +178,13 @@ def test_conv_cost_matches_flop_counter(config):
         (nn.GroupNorm(2, 4), "norm"),
         (nn.LayerNorm(4), "norm"),
         (nn.InstanceNorm2d(4), "norm"),
+        (nn.LocalResponseNorm(2), "norm"),
+        (nn.RMSNorm(4), "norm"),
         *[(act(), "activation") for act in (nn.ReLU, nn.ReLU6, nn.Hardswish, nn.Hardsigmoid, nn.PReLU, nn.SiLU,
-                                            nn.GELU, nn.Sigmoid, nn.Tanh, nn.LeakyReLU, nn.ELU)],
+                                            nn.GELU, nn.Sigmoid, nn.Tanh, nn.LeakyReLU, nn.ELU, nn.Mish, nn.Softplus,
+                                            nn.CELU, nn.SELU, nn.Hardtanh, nn.LogSigmoid, nn.Softsign)],
+        (nn.Softmax(dim=1), "activation"),
+        (nn.MultiheadAttention(4, 1), "other"),  # in the activation module, but projections and a matmul
         (nn.MaxPool2d(2), "pool"),
         (nn.AvgPool2d(2), "pool"),
         (nn.AdaptiveAvgPool2d(1), "pool"),
@@ -176,6 +197,188 @@ def test_conv_cost_matches_flop_counter(config):
 )
 def test_kinds(module, kind):
     assert layer_kind(module) == kind
+
+
+def test_every_torch_activation_class_is_an_activation():
+    from torch.nn.modules import activation
+
+    classes = [getattr(activation, name) for name in activation.__all__ if name != "MultiheadAttention"]
+    assert len(classes) >= 25
+    for cls in classes:
+        module = cls.__new__(cls)  # the type decides, not the arguments a constructor needs
+        nn.Module.__init__(module)
+        assert layer_kind(module) == "activation", cls.__name__
+
+
+# ---------------------------------------------------------------------------------------------
+# Any model: a unit is what computes; kinds by type, else by the ops a module ran (listed as fallback)
+
+
+class BatchNormAct(nn.BatchNorm2d):
+    """timm's BatchNormAct2d in miniature: a BatchNorm2d subclass that normalizes in its own forward
+    and then runs its children (an ``act``, and a ``drop`` placeholder)."""
+
+    def __init__(self, channels: int) -> None:
+        super().__init__(channels)
+        self.drop = nn.Identity()
+        self.act = nn.ReLU(inplace=True)
+
+    def forward(self, x):
+        x = F.batch_norm(x, self.running_mean, self.running_var, self.weight, self.bias, False, 0.0, self.eps)
+        return self.act(self.drop(x))
+
+
+class LayerNorm2d(nn.LayerNorm):
+    """ConvNeXt's LayerNorm2d: a LayerNorm over the channels of an NCHW map."""
+
+    def forward(self, x):
+        return F.layer_norm(x.permute(0, 2, 3, 1), self.normalized_shape, self.weight, self.bias,
+                            self.eps).permute(0, 3, 1, 2)
+
+
+class ManualLayerNorm2d(nn.Module):
+    """The same written out, as ConvNeXt's reference code does for channels-first maps."""
+
+    def __init__(self, channels: int) -> None:
+        super().__init__()
+        self.weight, self.bias = nn.Parameter(torch.ones(channels)), nn.Parameter(torch.zeros(channels))
+
+    def forward(self, x):
+        u = x.mean(1, keepdim=True)
+        s = (x - u).pow(2).mean(1, keepdim=True)
+        return self.weight[:, None, None] * ((x - u) / torch.sqrt(s + 1e-6)) + self.bias[:, None, None]
+
+
+class Gelu(nn.Module):
+    """timm's own GELU class: an nn.Module calling F.gelu."""
+
+    def forward(self, x):
+        return F.gelu(x)
+
+
+class HardMish(nn.Module):
+    """An activation written out: 0.5 x clamp(x + 2, 0, 2)."""
+
+    def forward(self, x):
+        return 0.5 * x * (x + 2).clamp(min=0, max=2)
+
+
+class Scale(nn.Module):
+    """A custom module whose ops say no kind (a per-channel multiply): "other", listed as fallback."""
+
+    def __init__(self, channels: int) -> None:
+        super().__init__()
+        self.gamma = nn.Parameter(torch.full((channels,), 0.5))
+
+    def forward(self, x):
+        return x * self.gamma[:, None, None]
+
+
+class FunctionalDepthwise(nn.Module):
+    """A depthwise conv of no conv type: F.conv2d on its own weight."""
+
+    def __init__(self, channels: int) -> None:
+        super().__init__()
+        self.weight = nn.Parameter(torch.randn(channels, 1, 3, 3))
+
+    def forward(self, x):
+        return F.conv2d(x, self.weight, padding=1, groups=self.weight.shape[0])
+
+
+def test_a_norm_with_its_activation_inside_is_one_norm_row():
+    model = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1, bias=False), BatchNormAct(8))
+    report = analyze(model, (2, 3, 6, 6))
+    assert [(row.name, row.type, row.kind, row.kind_source) for row in report.layers] == [
+        ("0", "Conv2d", "standard", "type"), ("1", "BatchNormAct", "norm", "type")]
+    norm = report.layers[1]
+    assert norm.inner == ("ReLU",) and norm.params == 16 and norm.macs == 0 and report.fallback == []
+    tensor_bytes = 2 * 8 * 6 * 6 * 4
+    assert norm.act_bytes_read == norm.act_bytes_written == 2 * tensor_bytes  # the BN's pass and the act's
+    assert is_unit(model[1]) and not is_unit(model) and [n for n, _ in leaf_modules(model)] == ["0", "1"]
+    assert report.macs == flop_counter_macs(model, torch.randn(2, 3, 6, 6))
+
+
+def test_a_unit_with_children_keeps_their_macs_and_a_parent_is_no_unit():
+    class LoRALinear(nn.Linear):  # a linear layer whose forward also runs two children
+        def __init__(self) -> None:
+            super().__init__(8, 4)
+            self.down, self.up = nn.Linear(8, 2, bias=False), nn.Linear(2, 4, bias=False)
+
+        def forward(self, x):
+            return super().forward(x) + self.up(self.down(x))
+
+    report = analyze(nn.Sequential(LoRALinear(), nn.ReLU()), (3, 8))
+    assert [(row.name, row.kind, row.inner) for row in report.layers] == [("0", "linear", ("Linear",)),
+                                                                         ("1", "activation", ())]
+    assert report.layers[0].macs == 3 * 4 * 8 + 3 * 2 * 8 + 3 * 4 * 2 == flop_counter_macs(
+        nn.Sequential(LoRALinear()), torch.randn(3, 8))
+
+
+@pytest.mark.parametrize("module, kind, source, ops", [
+    (LayerNorm2d(4), "norm", "type", ()),
+    (nn.GELU(), "activation", "type", ()),
+    (nn.SiLU(), "activation", "type", ()),
+    (Gelu(), "activation", "ops", ("gelu",)),
+    (HardMish(), "activation", "ops", ("mul", "add", "clamp")),
+    (ManualLayerNorm2d(4), "norm", "ops", ("mean", "sub", "pow", "unsqueeze", "add", "sqrt", "div", "mul")),
+    (FunctionalDepthwise(4), "depthwise", "ops", ("convolution",)),
+    (Scale(4), "other", "none", ("unsqueeze", "mul")),
+], ids=lambda v: type(v).__name__ if isinstance(v, nn.Module) else None)
+def test_kinds_by_type_else_by_what_the_module_computes(module, kind, source, ops):
+    report = analyze(nn.Sequential(nn.Conv2d(4, 4, 1), module), (1, 4, 5, 5))
+    row = report.layers[1]
+    assert (row.kind, row.kind_source) == (kind, source)
+    assert row.ops == ops  # the evidence: the aten ops it ran, in order, once each
+    assert report.fallback == ([] if source == "type" else [row])
+
+
+def test_a_module_of_unknown_type_that_convolves_has_its_macs():
+    model = nn.Sequential(FunctionalDepthwise(4), nn.Conv2d(4, 8, 1))
+    x = torch.randn(1, 4, 6, 6)
+    report = analyze(model, x)
+    assert report.layers[0].macs == 4 * 6 * 6 * 9 and report.macs == flop_counter_macs(model, x)
+
+
+def test_fallback_rows_survive_json_and_show_in_the_table():
+    report = analyze(nn.Sequential(nn.Conv2d(3, 4, 1), BatchNormAct(4), Gelu(), Scale(4)), (1, 3, 4, 4))
+    data = json.loads(report.to_json())
+    assert data["fallback"] == ["2", "3"]
+    assert [(row["kind"], row["kind_source"], row["inner"]) for row in data["layers"]] == [
+        ("pointwise", "type", []), ("norm", "type", ["ReLU"]), ("activation", "ops", []), ("other", "none", [])]
+    assert CostReport.from_json(report.to_json()) == report
+    text = str(report)
+    assert "activation*" in text and "other*" in text and "norm*" not in text
+    assert "fallback (the module's type does not say)" in text
+
+
+def test_kind_from_ops_and_op_kind():
+    x = torch.randn(2, 3)
+    assert kind_from_ops([]) == ("other", "none")
+    assert kind_from_ops([(torch.ops.aten.sigmoid.default, (x,), x), (torch.ops.aten.mul.Tensor, (x, x), x)]) == \
+        ("activation", "ops")
+    assert kind_from_ops([(torch.ops.aten.mm.default, (x, x.t()), x @ x.t())]) == ("linear", "ops")
+    assert op_kind(torch.ops.aten.relu_.default) == "activation"  # the in-place name
+    assert op_kind(torch.ops.aten.view.default, (x, [3, 2]), x.view(3, 2)) == "view"
+    t = x.t()
+    assert op_kind(torch.ops.aten.contiguous.default, (t,), t.contiguous()) == "copy"  # it had to copy
+    assert op_kind(torch.ops.aten.contiguous.default, (x,), x.contiguous()) == "view"  # it did not
+    assert op_kind(torch.ops.aten.mean.dim) == "reduce" and op_kind(torch.ops.aten.cat.default) == "copy"
+    assert op_kind(torch.ops.aten.native_layer_norm.default) == "norm"
+
+
+def test_unit_hooks_name_calls_and_leave_nested_calls_to_the_outer_unit():
+    relu = nn.ReLU()
+
+    class Outer(nn.BatchNorm2d):  # a unit that calls a module it does not own
+        def forward(self, x):
+            return relu(super().forward(x))
+
+    model = nn.Sequential(Outer(3), relu, Outer(3))
+    seen = []
+    with unit_hooks(model, lambda name, module, args, kwargs, out: seen.append(name)):
+        model.eval()(torch.randn(1, 3, 2, 2))
+    assert seen == ["0", "1", "2"]  # relu's calls inside the norms are theirs; "1" once
+    assert [row.name for row in analyze(model, (1, 3, 2, 2)).layers] == seen
 
 
 class Twice(nn.Module):
@@ -239,12 +442,14 @@ def test_by_kind_and_json_round_trip():
     assert sum(k.macs_share for k in kinds.values()) == pytest.approx(1.0)
     data = json.loads(report.to_json())
     assert set(data) == {"input_shape", "dtype", "element_bytes", "params", "macs", "flops", "bytes",
-                         "intensity_flops_per_byte", "by_kind", "layers"}
+                         "intensity_flops_per_byte", "by_kind", "fallback", "layers"}
     assert data["flops"] == 2 * data["macs"] and data["input_shape"] == [2, 3, 16, 16]
     assert set(data["by_kind"]["linear"]) == {"layers", "params", "macs", "bytes", "macs_share"}
-    assert set(data["layers"][0]) == {"name", "type", "kind", "input_shape", "output_shape", "params", "macs",
-                                      "flops", "weight_bytes", "act_bytes_read", "act_bytes_written", "bytes",
-                                      "intensity_flops_per_byte"}
+    row_keys = {"name", "type", "kind", "input_shape", "output_shape", "params", "macs", "flops", "weight_bytes",
+                "act_bytes_read", "act_bytes_written", "bytes", "intensity_flops_per_byte"}
+    assert set(report.layers[0].to_dict()) == row_keys  # the profile document's layer keys (SCHEMA["layers"])
+    assert set(data["layers"][0]) == row_keys | {"kind_source", "ops", "inner"}
+    assert data["fallback"] == [] and {row["kind_source"] for row in data["layers"]} == {"type"}
     assert CostReport.from_json(report.to_json()) == report
     assert CostReport.from_dict(report.to_dict()).to_dict() == report.to_dict()
 
@@ -289,10 +494,12 @@ def _registered_models() -> list[str]:
 @pytest.mark.parametrize("name", _registered_models())
 def test_zoo_macs_equal_flop_counter(name):
     from sepconv.models import create_model, model_entry
+    from sepconv.resolve import default_input_shape
 
-    size = model_entry(name).input_size if model_entry(name).input_size < 224 else 96  # MobileFaceNet: 112
-    model = create_model(name, num_classes=10)
-    x = torch.randn(1, 3, size, size)
+    entry = model_entry(name)
+    size = entry.input_size if entry.input_size < 224 else 96  # MobileFaceNet: 112
+    model = create_model(name, **({"num_classes": 10} if entry.task == "classification" else {}))
+    x = torch.randn(1, default_input_shape(model)[1], size, size)  # super-resolution models: 1 channel
     report = analyze(model, x)
     assert report.macs == flop_counter_macs(model, x)
     assert report.params == sum(p.numel() for p in model.parameters())

@@ -17,8 +17,8 @@ from support.cli import run_cli
 from sepconv import resolve as spec
 from sepconv.cli import profile as command
 from sepconv.cost import analyze
-from sepconv.machine import cache_path
-from sepconv.profile.report import machine_dict
+from sepconv.machine import cache_path, store
+from sepconv.profile.report import SCHEMA, SCHEMA_VERSION, machine_dict
 from sepconv.resolve import resolve_model
 
 SMALL = "mobilenet_v2:width_mult=0.35,num_classes=10"
@@ -27,9 +27,7 @@ SMALL = "mobilenet_v2:width_mult=0.35,num_classes=10"
 @pytest.fixture
 def cached_machine(machine):
     """The fixture machine in the cache for 1 thread, so no micro-benchmark runs."""
-    path = cache_path(1)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(machine.to_dict()))
+    store(machine)
     return machine
 
 
@@ -40,7 +38,7 @@ def test_outputs(capsys, tmp_path, cached_machine):
                              "--json", str(out_json), "--plot", str(out_png), "--html", str(out_html))
     assert code == 0, err
     for title in ("Per layer", "By kind: share of MACs against share of time", "Whole model per backend",
-                  "peak 100.0 GFLOP/s", "sepconv profile --machine-only --remeasure --threads 1"):
+                  "peaks fp32 100.0 GFLOP/s", "sepconv profile --machine-only --remeasure --threads 1"):
         assert title in out
     assert f"wrote {out_json}" in err and "machine measured" not in err
     doc = json.loads(out_json.read_text())
@@ -60,7 +58,8 @@ def test_json_to_stdout(capsys, cached_machine):
                              "--repeats", "2", "--warmup", "0", "--json", "-")
     assert code == 0, err
     doc = json.loads(out)
-    assert doc["schema_version"] == 3 and doc["input_shape"] == [1, 3, 32, 32] and doc["training"] is None
+    assert doc["schema_version"] == SCHEMA_VERSION == 4 and doc["input_shape"] == [1, 3, 32, 32]
+    assert doc["training"] is None
     assert [r["batch"] for r in doc["backends"]] == [1]
 
 
@@ -87,17 +86,37 @@ def test_machine_only_measures_the_ceilings_and_nothing_else(capsys, monkeypatch
     code, out, err = run_cli(capsys, "profile", "--machine-only", "--threads", "1")
     assert code == 0 and calls == [] and "machine measured" not in err  # the cache is shown
     assert out.startswith("Machine: test CPU, 1 threads") and "Per layer" not in out
+    assert "Memory levels (1 threads" in out and "Compute peaks (1 threads)" in out and "versions: torch" in out
     command = machine_dict(cached_machine)["remeasure_command"]
     code, out, err = run_cli(capsys, *command.split()[1:])
     assert code == 0 and calls == [1] and f"machine measured and cached in {cache_path(1)}" in err
     assert f"(re-measure: {command})" in out
 
 
-@pytest.mark.parametrize("argv", [["--json", "m.json"], ["--plot", "m.png"], ["mobilenet_v1"],
+@pytest.mark.parametrize("argv", [["--html", "m.html"], ["--plot", "m.png"], ["mobilenet_v1"],
                                   ["--input", "1x3x32x32"]])
 def test_machine_only_refuses_what_needs_a_profile(capsys, cached_machine, argv):
     code, out, err = run_cli(capsys, "profile", "--machine-only", *argv)
     assert code == 2 and out == "" and err.count("\n") == 1 and "--machine-only measures the machine alone" in err
+
+
+def test_machine_only_writes_every_ceiling_as_json(capsys, tmp_path, monkeypatch, cached_machine):
+    """``--machine-only --json FILE`` writes the levels, the peaks and the versions (SCHEMA["machine_only"]);
+    ``--json -`` prints that JSON alone. Both from the cache: no micro-benchmark runs."""
+    from sepconv import machine as machine_mod
+
+    monkeypatch.setattr(machine_mod, "measure_machine", lambda threads: pytest.fail("measured: the cache was there"))
+    path = tmp_path / "out" / "machine.json"
+    code, out, err = run_cli(capsys, "profile", "--machine-only", "--threads", "1", "--json", str(path))
+    assert code == 0 and f"wrote {path}" in err and "Memory levels" in out
+    doc = json.loads(path.read_text())
+    assert set(doc) == set(SCHEMA["machine_only"]) and doc["schema_version"] == SCHEMA_VERSION
+    assert set(doc["machine"]) == set(SCHEMA["machine"]) and doc["machine"] == machine_dict(cached_machine)
+    assert [lv["name"] for lv in doc["machine"]["levels"]] == ["L1", "L2", "L3", "DRAM"]
+    assert [p["precision"] for p in doc["machine"]["peaks"]] == ["fp32", "bf16", "fp16", "int8"]
+    assert list(doc["machine"]["versions"]) == list(SCHEMA["machine.versions"])
+    code, out, err = run_cli(capsys, "profile", "--machine-only", "--threads", "1", "--json", "-")
+    assert code == 0 and json.loads(out) == doc
 
 
 @pytest.mark.parametrize("option, path", [("--plot", "p.png"), ("--html", "p.html")])
@@ -122,7 +141,8 @@ def test_progress_bar_shows_every_stage_and_its_total(capsys, monkeypatch, cache
                          "--repeats", "3", "--warmup", "0", "--budget", "0", "--backend", "channels_last")
     assert code == 0
     drawn = screen.getvalue()
-    for label in ("loading the model", "the machine's peak GFLOP/s and GB/s (1 threads)", "timing each layer",
+    for label in ("loading the model", "the machine's ceilings: memory levels and precision peaks (1 threads)",
+                  "timing each layer",
                   "timing the whole model"):
         assert label in drawn, label
     assert re.search(r"timing each layer\s.*\b3/3\b", drawn)
@@ -151,12 +171,97 @@ def test_progress_is_silent_off_a_terminal():
     (["--batch", "-1"], "batch=-1 must be a positive integer"),
     (["--plot", "chart.svg"], "plot='chart.svg' must end in .png"),
     (["--html", "page.txt"], "html='page.txt' must end in .html"),
+    (["--budget", "nan"], "--budget=nan must be a finite number of seconds >= 0"),
+    (["--budget", "inf"], "--budget=inf must be a finite number of seconds >= 0"),
+    (["--budget", "-1"], "--budget=-1.0 must be a finite number of seconds >= 0"),
+    (["--layers-on", "bogus"], "--layers-on='bogus' must be one of 'eager', 'onnxruntime', 'openvino'"),
+    (["--layers-on", "openvino"], "pip install 'sepconv[openvino]'"),
 ])
 def test_bad_arguments_give_one_line_and_exit_2(capsys, cached_machine, argv, message):
     code, out, err = run_cli(capsys, "profile", *argv)
     assert code == 2 and out == ""
     lines = err.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("sepconv: error: ") and message in lines[0], err
+
+
+def test_layers_on_onnxruntime(capsys, tmp_path, cached_machine):
+    """--layers-on onnxruntime: the per-layer rows from ONNX Runtime's profiler, mapped back to the
+    cost report's names: every conv executed with a time, every BatchNorm folded into a node, the
+    residual adds and the layout changes listed, the document in the schema, the tables printed."""
+    out_json, out_html = tmp_path / "o.json", tmp_path / "o.html"
+    code, out, err = run_cli(capsys, "profile", "mobilenet_v2:width_mult=0.35", "--input", "1x3x64x64", "--batch", "1",
+                             "--threads", "1", "--repeats", "3", "--warmup", "0", "--budget", "2", "--layers-on",
+                             "onnxruntime", "--json", str(out_json), "--html", str(out_html))
+    assert code == 0, err
+    doc = json.loads(out_json.read_text())
+    import onnxruntime
+
+    t = doc["timing"]
+    assert t["layers_engine"] == "onnxruntime" and t["engine_version"] == onnxruntime.__version__
+    assert t["in_model_time_ms"] is None and t["model_time_ms"] > 0 and t["addup"].startswith("onnxruntime ")
+    assert set(doc) == set(SCHEMA["top"]) and set(t) == set(SCHEMA["timing"])
+    for name in ("layers", "functional", "unmapped", "fallback", "by_kind"):
+        assert all(set(row) == set(SCHEMA[name]) for row in doc[name]), name
+    assert [r["name"] for r in doc["layers"]] == [r.name for r in analyze(resolve_model(
+        "mobilenet_v2:width_mult=0.35").model, (1, 3, 64, 64)).layers]
+    convs = [r for r in doc["layers"] if r["type"] == "Conv2d"]
+    norms = [r for r in doc["layers"] if r["type"] == "BatchNorm2d"]
+    assert convs and all(r["status"] == "executed" and r["time_ms"] is not None and r["fused_into"] is None
+                         for r in convs)
+    assert norms and all(r["status"] == "folded" and r["fused_into"] and r["time_ms"] is None
+                         and r["gflops_per_s"] is None and r["roofline_fraction"] is None for r in norms)
+    adds = [r for r in doc["functional"] if r["op"] == "Add"]
+    assert len(adds) == 10 and all(r["module"].startswith("blocks.") and r["bytes"] is None for r in adds)
+    assert all(r["time_ms"] is None for r in doc["functional"] if r["fused_into"])
+    assert isinstance(doc["unmapped"], list) and doc["fallback"] == []
+    kinds = [r["kind"] for r in doc["by_kind"]]
+    assert "functional" in kinds and ("unmapped" in kinds) == bool(doc["unmapped"])
+    assert sum(r["time_share"] for r in doc["by_kind"]) == pytest.approx(1.0)
+    assert t["accounted_time_ms"] == pytest.approx(sum(r["time_ms"] for r in doc["by_kind"]))
+    assert "Per layer on onnxruntime" in out and "folded into" in out and "Functional ops" in out
+    assert "Functional ops" in out_html.read_text()
+
+
+def test_layers_on_openvino_is_refused_in_the_library():
+    from torch import nn
+
+    from sepconv.profile import profile_model
+
+    with pytest.raises(ValueError, match=r"pip install 'sepconv\[openvino\]'.*not available yet") as caught:
+        profile_model(nn.Conv2d(3, 4, 3), (1, 3, 8, 8), layers_on="openvino")
+    assert caught.value.argument == "layers_on"
+    with pytest.raises(ValueError, match="layers_on='tvm' must be one of 'eager', 'onnxruntime', 'openvino'"):
+        profile_model(nn.Conv2d(3, 4, 3), (1, 3, 8, 8), layers_on="tvm")
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["mobilenet_v2", "--input", "1x3x100000x100000"], "--input=1x3x100000x100000: the profile's tensors would need"),
+    (["mobilenet_v2", "--batch", "100000000"], "--batch=100000000: the whole model's tensors at that batch would need"),
+    (["mobilenet_v2", "--train", "--input", "100000x3x224x224"], "--input=100000x3x224x224: the profile's tensors "
+                                                                  "(training: the activations and their gradients)"),
+])
+def test_a_profile_that_cannot_fit_in_memory_is_refused_first(capsys, monkeypatch, cached_machine, argv, message):
+    from sepconv.profile import profiler
+
+    monkeypatch.setattr(profiler, "analyze", lambda *a, **k: pytest.fail("allocated before refusing"))
+    code, out, err = run_cli(capsys, "profile", *argv)
+    assert code == 2 and out == ""
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and message in lines[0] and "is available" in lines[0], err
+
+
+def test_the_memory_estimate_lets_the_default_run_through():
+    """The default profile (mobilenet_v2, 224 px, --batch 8) is estimated far under a GiB, with
+    --train at batch 8 under 3 GiB: the refusal is for sizes no machine holds, not for normal runs."""
+    from sepconv.profile.profiler import check_profile_memory, profile_memory_bytes
+
+    model = resolve_model("mobilenet_v2").model
+    assert 100 * 2**20 < profile_memory_bytes(model, (1, 3, 224, 224), 8) < 2**30
+    assert profile_memory_bytes(model, (8, 3, 224, 224), 8, train=True) < 3 * 2**30
+    assert check_profile_memory(model, (1, 3, 224, 224), 8) == profile_memory_bytes(model, (1, 3, 224, 224), 8)
+    with pytest.raises(ValueError, match=r"input_shape=1x3x100000x100000: .* would need") as caught:
+        check_profile_memory(model, (1, 3, 100000, 100000), 8)
+    assert caught.value.argument == "input_shape"
 
 
 TINY = "mobilenet_v1:width_mult=0.25,num_classes=10"
@@ -220,7 +325,7 @@ def test_several_models_side_by_side(capsys, tmp_path, cached_machine):
     assert dense["training_macs"] > separable["training_macs"]
     for stem in stems:
         doc = json.loads((dirs["json"] / f"{stem}.json").read_text())
-        assert doc["training"] and doc["schema_version"] == 3
+        assert doc["training"] and doc["schema_version"] == 4
     assert f'href="{stems[0]}.html"' in (dirs["html"] / "summary.html").read_text()
 
 

@@ -25,7 +25,9 @@ def test_fold_every_zoo_model_is_exact_and_leaves_no_norm(name):
     with torch.no_grad():
         want, got = model(x), folded(x)
     assert want.std() > 0.1, "activations died: the check would be empty"
-    assert (got - want).abs().max() <= 1e-4 * max(1.0, want.abs().max().item())  # float32 rounding
+    # float32 rounding, which grows with the norms folded (ResNet-152 folds 155 in a row of 50 residual blocks)
+    depth = max(1.0, len(before) / 50)
+    assert (got - want).abs().max() <= 1e-4 * depth * max(1.0, want.abs().max().item())
     # folded in float64 it is exact to float64 rounding: any real mistake would show here
     model64 = model.double()
     folded64 = fold_bn(model64, x.double())

@@ -68,4 +68,6 @@ def test_training_tables_are_on_the_page(training_doc):
     page = render_html(training_doc, charts=False)
     for title in ("Training, per layer", "Training, by kind", "Training step per backend"):
         assert title in page
-    assert page.count("<table>") == 6
+    assert page.count("<table>") == 8  # + the machine's memory levels and compute peaks
+    assert "The machine's ceilings" in page and "Memory levels" in page and "Compute peaks" in page
+    assert "versions: torch " in page

@@ -1,4 +1,4 @@
-"""The training object of the JSON document: its keys (SCHEMA v3), MACs equal to the cost model's
+"""The training object of the JSON document: its keys (SCHEMA v4), MACs equal to the cost model's
 (3x forward, 2x in a first layer), the derived numbers per pass, shares by kind, and the tables."""
 
 from __future__ import annotations
@@ -8,7 +8,8 @@ import json
 import pytest
 from rich.console import Console
 
-from sepconv.profile.report import SCHEMA, print_report
+from sepconv.profile.numbers import ABOVE_CEILING_TOLERANCE
+from sepconv.profile.report import SCHEMA, ceiling_note, print_report
 from sepconv.profile.training_report import PASSES, tables
 
 CONVS = ("standard", "depthwise", "pointwise", "grouped")
@@ -63,6 +64,11 @@ def test_derived_numbers(training_doc):
             assert p["intensity_flops_per_byte"] == pytest.approx(2 * p["macs"] / p["bytes"] if p["bytes"] else 0.0)
             bound_ms = max(2 * p["macs"] / 100e9, p["bytes"] / 20e9) * 1e3
             assert p["roofline_ms"] == pytest.approx(bound_ms)
+            # The fixture machine measured DRAM alone; a pass's working set is the bytes it moves.
+            assert (p["precision"], p["working_set_bytes"], p["memory_level"]) == ("fp32", p["bytes"], "DRAM")
+            assert (p["ceiling_gb_per_s"], p["ceiling_gflops_per_s"]) == (20.0, 100.0)
+            assert p["above_ceiling"] == (None if p["time_ms"] is None else
+                                          p["roofline_fraction"] > 1 + ABOVE_CEILING_TOLERANCE)
             if p["time_ms"] is not None:
                 assert p["gflops_per_s"] == pytest.approx(2 * p["macs"] / (p["time_ms"] * 1e-3) / 1e9)
                 assert p["roofline_fraction"] == pytest.approx(bound_ms / p["time_ms"])
@@ -98,3 +104,24 @@ def test_tables(training_doc):
                   "share of training time", "Training step per backend", "training step of small_net at batch 2"):
         assert title in text
     assert len(tables(training_doc)) == 3 and tables({**training_doc, "training": None}) == []
+    assert "fwd level" in text and "w-grad roofline %" in text
+
+
+def test_a_pass_above_its_ceiling_is_flagged(training_doc):
+    import copy
+
+    doc = copy.deepcopy(training_doc)
+    for row in doc["layers"]:
+        row["above_ceiling"] = False
+    for row in doc["training"]["layers"]:
+        for name in PASSES:
+            if row[name] is not None:
+                row[name]["above_ceiling"] = False
+    assert ceiling_note(doc) is None
+    row = next(r for r in doc["training"]["layers"] if r["weight_grad"] is not None)
+    row["weight_grad"].update(above_ceiling=True, roofline_fraction=2.0)
+    assert ceiling_note(doc).startswith(f"! 1 training passes ({row['name']} weight-grad) measured above their ceiling")
+    table = tables(doc)[0]
+    assert table.caption.endswith("an anomaly (1 passes here); kept MB = activations saved for backward")
+    column = next(c for c in table.columns if c.header == "w-grad roofline %")
+    assert list(column.cells)[[r["name"] for r in doc["training"]["layers"]].index(row["name"])] == "200!"

@@ -2,9 +2,10 @@
 
     sepconv profile [MODEL ...] [--input 1x3x224x224] [--batch N]
                     [--backend eager|channels_last|inductor|onnxruntime|all] [--threads T]
+                    [--layers-on eager|onnxruntime]
                     [--train [--precision fp32,bf16,fp16|all]] [--impl native|im2col]
                     [--json FILE|DIR] [--plot FILE.png|DIR] [--html FILE.html|DIR] [--remeasure]
-    sepconv profile --machine-only [--remeasure] [--threads T]
+    sepconv profile --machine-only [--remeasure] [--threads T] [--json FILE|-]
 
 MODEL (default ``mobilenet_v2``) is a registered name with arguments, ``package.module:callable``,
 a sepconv ``.safetensors`` checkpoint or a run directory, with optional ``--weights``
@@ -15,17 +16,27 @@ the machine's roofline ceilings (cached, or measured with ``--remeasure``) and p
 backend and precision; the input's batch defaults to 8 and must be at least 2). Several MODELs
 (given together, before the options) are profiled one after the other and summed up in one table;
 ``--json``, ``--plot`` and ``--html`` then name directories, each holding one file per model and
-``summary.json`` / ``summary.png`` / ``summary.html``.
+``summary.json`` / ``summary.png`` / ``summary.html``. ``--machine-only`` prints every ceiling: each
+memory level's bandwidth, capacity, where the sweep found it and the source of its size, each
+precision's peak with its engine (or why it is unavailable), and the library versions; with
+``--json FILE`` (``-``: stdout only) it writes them as JSON (``SCHEMA["machine_only"]``).
+``--layers-on onnxruntime`` takes the per-layer and by-kind tables from ONNX Runtime's own profiler
+(the BN-folded export, each node mapped back to sepconv's layer names; a fused Conv+BN+activation
+counts as its conv's layer) instead of eager PyTorch's replay; ``--backend`` keeps its meaning
+(whole-model timing per engine). An input or batch whose tensors cannot fit in memory is refused
+before anything is allocated.
 
 Example::
 
     $ sepconv profile mobilenet_v1:width_mult=0.5 --input 1x3x160x160 --json profile.json
     $ sepconv profile vgg16 mobilenet_v1 mobilenet_v1:conv=standard --train --input 8x3x112x112 --json out/
+    $ sepconv profile --machine-only --threads 1 --json machine.json
 """
 
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -38,6 +49,7 @@ from .._util.console import stdout_console
 from ..engines.im2col import IMPLS
 from ..profile.backends import BACKENDS as PROFILE_BACKENDS
 from ..profile.backends import parse_backends
+from ..profile.profiler import LAYERS_ON
 from ..profile.step import PRECISIONS, TRAIN_BACKENDS
 from ..profile.summary import SUMMARY
 from .model_arg import add_model_arguments, resolve_args
@@ -84,6 +96,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help=f"{', '.join(PROFILE_BACKENDS)}, a comma-separated list, or all (default eager; eager is "
                         "always measured as the reference; inductor is torch.compile, 'compile' its deprecated "
                         "name; the model runs as given, BN and all, except on onnxruntime, whose export folds BN)")
+    p.add_argument("--layers-on", default="eager", metavar="ENGINE",
+                   help=f"the engine whose own profiler gives the per-layer and by-kind tables: "
+                        f"{', '.join(LAYERS_ON)} (default eager: each layer replayed alone and timed in place; "
+                        "onnxruntime: its profiler's node times on the BN-folded export, mapped back to the layer "
+                        "names, a fused Conv+BN+activation counted as its conv; openvino: not available yet); "
+                        "--backend still times the whole model per engine")
     p.add_argument("--threads", type=int, default=None, metavar="T",
                    help="torch (and ONNX Runtime) threads (default: torch's default here)")
     p.add_argument("--repeats", type=int, default=20, metavar="R",
@@ -106,22 +124,26 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="convolution implementation: native (PyTorch's kernels, the default) or im2col (Caffe's "
                         "historical per-image, per-group GEMM algorithm, reproduced; eager only)")
     p.add_argument("--json", default=None, metavar="FILE",
-                   help="write the JSON document (- for stdout only); with several models a directory")
+                   help="write the JSON document (- for stdout only); with several models a directory; with "
+                        "--machine-only the machine's ceilings")
     p.add_argument("--plot", default=None, metavar="FILE.png",
                    help="write the roofline and by-kind charts; with several models a directory")
     p.add_argument("--html", default=None, metavar="FILE.html",
                    help="write one self-contained HTML report; with several models a directory")
     p.add_argument("--remeasure", action="store_true",
-                   help="measure the machine's peak GFLOP/s and GB/s again instead of using the cache")
+                   help="measure the machine's ceilings (memory levels, precision peaks) again instead of using "
+                        "the cache")
     p.add_argument("--machine-only", action="store_true",
-                   help="print the machine's ceilings for --threads (cached, or measured with --remeasure) and "
-                        "stop: no model is loaded or timed")
+                   help="print the machine's ceilings for --threads (cached, or measured with --remeasure): each "
+                        "memory level's bandwidth and capacity, each precision's peak and engine, the library "
+                        "versions; --json writes them; no model is loaded or timed")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from .._util.checks import non_negative_int, positive_int
+    from .._util.checks import ArgumentError, non_negative_int, positive_int
     from ..machine import cache_path
+    from ..profile.profiler import check_layers_on
     from ..profile.step import parse_precisions
     from ..profile.training import check_batch
 
@@ -135,8 +157,9 @@ def run(args: argparse.Namespace) -> int:
     non_negative_int("warmup", args.warmup)
     if args.threads is not None:
         positive_int("threads", args.threads)
-    if args.budget < 0:
-        raise ValueError(f"budget={args.budget} must be >= 0 seconds (0: no cap)")
+    if not math.isfinite(args.budget) or args.budget < 0:
+        raise ArgumentError("budget", f"budget={args.budget} must be a finite number of seconds >= 0 (0: no cap)")
+    check_layers_on(args.layers_on)
     if args.precision is not None and not args.train:
         raise ValueError(f"--precision={args.precision!r} is the training step's: it needs --train")
     precisions = args.precision or "all"  # "all": the precisions this machine lacks become skipped rows
@@ -146,13 +169,14 @@ def run(args: argparse.Namespace) -> int:
         check_batch(shape)
     _check_outputs(args, several=len(specs) > 1)
     if args.machine_only:
-        given = [f"--{name}" for name in ("json", "plot", "html") if getattr(args, name) is not None]
+        given = [f"--{name}" for name in ("plot", "html") if getattr(args, name) is not None]
         given += [flag for flag, value in (("--weights", args.weights), ("--weights-source", args.weights_source),
-                                           ("--train", args.train), ("--impl", args.impl != "native"))
+                                           ("--train", args.train), ("--impl", args.impl != "native"),
+                                           ("--layers-on", args.layers_on != "eager"))
                   if value not in (None, False)]
         if given or specs != [DEFAULT_MODEL] or args.input is not None:
             raise ValueError(f"--machine-only measures the machine alone; it takes no "
-                             f"{', '.join(given) or 'MODEL or --input'} (only --threads and --remeasure)")
+                             f"{', '.join(given) or 'MODEL or --input'} (only --threads, --remeasure and --json)")
     if len(specs) > 1 and (args.weights is not None or args.weights_source is not None):
         raise ValueError(f"--weights loads one model's weights; {len(specs)} MODELs were given: "
                          f"{', '.join(specs)}")
@@ -162,7 +186,7 @@ def run(args: argparse.Namespace) -> int:
     threads = args.threads or torch.get_num_threads()
     err = stderr_console()
     if args.machine_only:
-        return _machine_only(threads, args.remeasure, err)
+        return _machine_only(threads, args.remeasure, args.json, err)
     measured = args.remeasure or not cache_path(threads).is_file()
     docs = _profile_each(args, specs, shape, backends, precisions, threads, err)
     if len(specs) == 1:
@@ -219,7 +243,8 @@ def _profile_each(args: argparse.Namespace, specs: list[str], shape: tuple[int, 
             profile = profile_model(r.model, model_shape, spec=spec, description=r.description, backends=backends,
                                     batch=args.batch, threads=threads, repeats=args.repeats, warmup=args.warmup,
                                     budget_s=args.budget or None, remeasure=args.remeasure and i == 0, step=step,
-                                    train=args.train, precisions=precisions, impl=args.impl)
+                                    train=args.train, precisions=precisions, impl=args.impl,
+                                    layers_on=args.layers_on)
         doc = to_dict(profile)
         if args.json != "-":
             if several:
@@ -274,18 +299,26 @@ def stderr_console() -> Console:
     return Console(stderr=True)
 
 
-def _machine_only(threads: int, remeasure: bool, err: Console) -> int:
-    """``sepconv profile --machine-only [--remeasure]``: the ceilings, and nothing else."""
+def _machine_only(threads: int, remeasure: bool, json_path: str | None, err: Console) -> int:
+    """``sepconv profile --machine-only [--remeasure] [--json FILE|-]``: the ceilings, and nothing else."""
     from ..machine import cache_path, machine_profile
-    from ..profile.report import machine_dict, machine_line
+    from ..profile.report import machine_document, print_machine, write_json
 
     measured = remeasure or not cache_path(threads).is_file()
     with _progress(err) as step:
-        done = step(f"the machine's peak GFLOP/s and GB/s ({threads} threads)", None)
+        done = step(f"the machine's ceilings: memory levels and precision peaks ({threads} threads)", None)
         machine = machine_profile(threads, remeasure=remeasure)
         done()
-    stdout_console().print(f"[bold]Machine[/bold]: {machine_line({'machine': machine_dict(machine)})}",
-                           highlight=False, soft_wrap=True)
+    doc = machine_document(machine)
+    if json_path == "-":
+        import json
+
+        print(json.dumps(doc, indent=2))
+    else:
+        print_machine(doc)
+        if json_path is not None:
+            write_json(doc, json_path)
+            err.print(f"wrote {json_path}", highlight=False, soft_wrap=True)
     if measured:
         err.print(f"machine measured and cached in {cache_path(threads)}", highlight=False, soft_wrap=True)
     return 0

@@ -70,7 +70,46 @@ def _check_opset(opset: int) -> int:
     return opset
 
 
+class _LRN(torch.autograd.Function):
+    """``F.local_response_norm`` that exports as ONNX's one ``LRN`` node. torch's own export traces
+    the Python function into ~20 ops with shape arithmetic (Shape, Gather, If: not a clean graph);
+    ONNX's LRN computes the same ``x / (bias + alpha / size * sum(x^2 over size channels))^beta``."""
+
+    @staticmethod
+    def forward(ctx, x, size, alpha, beta, k):  # noqa: ANN001, ANN205 - autograd.Function's signature
+        return torch.nn.functional.local_response_norm(x, size, alpha, beta, k)
+
+    @staticmethod
+    def symbolic(g, x, size, alpha, beta, k):  # noqa: ANN001, ANN205 - the exporter's signature
+        return g.op("LRN", x, size_i=size, alpha_f=alpha, beta_f=beta, bias_f=k)
+
+
+class _ExportLRN(nn.Module):
+    """A ``nn.LocalResponseNorm`` as :class:`_LRN` (export only)."""
+
+    def __init__(self, lrn: nn.LocalResponseNorm) -> None:
+        super().__init__()
+        self.size, self.alpha, self.beta, self.k = lrn.size, lrn.alpha, lrn.beta, lrn.k
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return _LRN.apply(x, self.size, self.alpha, self.beta, self.k)
+
+
+def _onnx_ready(model: nn.Module) -> nn.Module:
+    """``model``, or a copy whose LocalResponseNorm layers export as one ONNX node each."""
+    names = [name for name, m in model.named_modules() if isinstance(m, nn.LocalResponseNorm)]
+    if not names:
+        return model
+    model = copy.deepcopy(model)
+    for name in names:
+        parent, _, child = name.rpartition(".")
+        owner = model.get_submodule(parent) if parent else model
+        setattr(owner, child, _ExportLRN(getattr(owner, child)))
+    return model
+
+
 def _trace_to_onnx(model: nn.Module, x: torch.Tensor, dynamic_batch: bool, opset: int) -> onnx.ModelProto:
+    model = _onnx_ready(model)
     buf = io.BytesIO()
     axes = {"input": {0: "batch"}, "output": {0: "batch"}} if dynamic_batch else None
     with _quiet(), torch.no_grad():
@@ -160,9 +199,11 @@ def max_abs_diff(proto: onnx.ModelProto, model: nn.Module, x: torch.Tensor) -> f
 
 def export_onnx(model: nn.Module, path: str | Path, input_shape: Sequence[int] | None = None,
                 dynamic_batch: bool = True, opset: int = DEFAULT_OPSET, fold: bool = True,
-                atol: float = 1e-4) -> Exported:
+                atol: float = 1e-4, rtol: float = 1e-3) -> Exported:
     """Export ``model`` to ``path``; written only if ``onnx.checker`` passes and ONNX Runtime's output
-    is within ``atol`` (max absolute) of PyTorch's on a random input of ``input_shape``.
+    is within ``atol + rtol * max|output|`` of PyTorch's (max absolute difference) on a random input
+    of ``input_shape`` — float32 rounding grows with a network's depth and its logits' size
+    (ResNet-152, Inception v3).
 
     ``input_shape`` (B, C, H, W) defaults to the registry's size for zoo models; with
     ``dynamic_batch`` any batch size runs.
@@ -176,9 +217,13 @@ def export_onnx(model: nn.Module, path: str | Path, input_shape: Sequence[int] |
     exported = to_onnx(model, input_shape, dynamic_batch, opset, fold)
     x = example_input(model, exported.input_shape)
     exported.max_abs_diff = max_abs_diff(exported.proto, model, x)
-    if not exported.max_abs_diff <= atol:
+    with eval_mode(model), torch.no_grad():
+        scale = float(model(x).abs().max())
+    bound = atol + rtol * scale
+    if not exported.max_abs_diff <= bound:
         raise ValueError(f"ONNX Runtime's output differs from PyTorch's by {exported.max_abs_diff:.3g} "
-                         f"(max absolute), more than atol={atol}; nothing written to {str(path)!r}")
+                         f"(max absolute), more than atol + rtol * max|output| = {bound:.3g}; nothing written "
+                         f"to {str(path)!r}")
     exported.path = Path(path)
     data = exported.proto.SerializeToString()
     atomic_write(path, lambda tmp: Path(tmp).write_bytes(data))

@@ -20,7 +20,22 @@ from typing import Any
 
 from .._util.io import atomic_write_text
 from . import training_report
-from .report import backend_table, kind_table, layer_table, machine_line, ratio_warning, summary_line
+from .report import (
+    addup_line,
+    backend_table,
+    ceiling_note,
+    fallback_line,
+    functional_table,
+    kind_table,
+    layer_table,
+    level_table,
+    machine_line,
+    peak_table,
+    ratio_warning,
+    summary_line,
+    unmapped_table,
+    versions_line,
+)
 
 __all__ = ["CSS", "render_html", "rich_table_html", "save_html"]
 
@@ -37,14 +52,17 @@ img { max-width: 100%; border: 1px solid #eee; } p.note { color: #555; } p.warn 
 
 def render_html(doc: dict[str, Any], charts: bool = True) -> str:
     """The page as a string; ``charts=False`` leaves out the embedded PNGs (no matplotlib needed)."""
-    warning = ratio_warning(doc)
+    warnings = [warning for warning in (ratio_warning(doc), fallback_line(doc), ceiling_note(doc)) if warning]
+    notes = [] if ratio_warning(doc) else [addup_line(doc)]
     parts = [
         "<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
         f"<title>sepconv profile: {escape(doc['model']['spec'])}</title><style>{CSS}</style></head><body>",
         f"<h1>sepconv profile: {escape(doc['model']['spec'])}</h1>",
         f"<p>{escape(summary_line(doc))}</p>",
-        f'<p class="warn">{escape(warning)}</p>' if warning else "",
+        *(f'<p class="warn">{escape(warning)}</p>' for warning in warnings),
+        *(f'<p class="note">{escape(note)}</p>' for note in notes),
         f"<p class=\"note\"><b>Machine</b>: {escape(machine_line(doc))}</p>",
+        f"<p class=\"note\">{escape(versions_line(doc))}</p>",
         "<h2>By kind: share of MACs against share of time</h2>", rich_table_html(kind_table(doc)),
     ]
     if charts:
@@ -59,7 +77,14 @@ def render_html(doc: dict[str, Any], charts: bool = True) -> str:
         parts += ["<h2>Training</h2>", f"<p>{escape(training_report.summary_line(doc))}</p>"]
         for table in training_report.tables(doc):
             parts += [f"<h3>{escape(str(table.title))}</h3>", rich_table_html(table)]
-    parts += ["<h2>Per layer</h2>", rich_table_html(layer_table(doc)),
+    parts += ["<h2>Per layer</h2>", rich_table_html(layer_table(doc))]
+    for table in (functional_table(doc), unmapped_table(doc)):
+        if table is not None:
+            parts += [f"<h2>{escape(str(table.title))}</h2>", rich_table_html(table)]
+    parts += [
+              "<h2>The machine's ceilings</h2>",
+              *(f"<h3>{escape(str(table.title))}</h3>{rich_table_html(table)}" for table in (level_table(doc),
+                                                                                             peak_table(doc))),
               f"<p class=\"note\">sepconv {escape(str(doc['sepconv_version']))}, JSON schema "
               f"{doc['schema_version']}.</p>", "</body></html>"]
     return "\n".join(parts) + "\n"

@@ -1,7 +1,7 @@
 """``profile_model``: cost on paper, time per layer, time per backend, against the machine's roofline.
 
 It puts together :func:`sepconv.cost.analyze` (params, MACs, bytes of every leaf-module call),
-:func:`~sepconv.profile.layers.time_layers` (each call's measured time),
+:func:`~sepconv.profile.layers.time_layers`
 :func:`~sepconv.engines.runner.time_backends` (whole-model latency and throughput) and the
 cached :class:`~sepconv.machine.Machine` ceilings; :mod:`sepconv.profile.report` turns the
 result into the JSON document, the tables, the charts and the HTML page. With ``train=True`` it
@@ -19,15 +19,20 @@ Example::
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from itertools import chain
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import nn
 
-from .._util.checks import boolean, one_of, positive_int
-from .._util.runtime import cores, load_average, threads_set_to
-from ..cost import CostReport, TrainingCostReport, analyze, analyze_training
+from .._util.checks import ArgumentError, boolean, one_of, positive_int
+from .._util.memory import check_fits
+from .._util.modules import tensors_in
+from .._util.runtime import cores, eval_mode, load_average, threads_set_to
+from ..cost import CostReport, TrainingCostReport, analyze, analyze_training, unit_hooks
 from ..engines.im2col import IMPLS, use_impl
 from ..engines.runner import BackendResult, canonical, time_backends
 from ..machine import Machine, machine_profile
@@ -36,7 +41,17 @@ from .layers import MIN_REPEATS, LayerProfile, time_layers
 from .step import StepResult, parse_precisions, time_steps, training_backends
 from .training import TrainingLayers, check_batch, check_trainable, time_training_layers
 
-__all__ = ["Profile", "TrainingProfile", "profile_model"]
+if TYPE_CHECKING:
+    from ..engines.ort_layers import EngineLayers
+
+__all__ = ["LAYERS_ON", "OPENVINO_EXTRA", "Profile", "TrainingProfile", "check_budget", "check_layers_on",
+           "check_profile_memory", "profile_model", "profile_memory_bytes"]
+
+# The engines whose own profiler can give the per-layer rows (``--layers-on``); "openvino" is named
+# so that asking for it says what is missing, but OpenVINO is not an engine of sepconv yet.
+LAYERS_ON = ("eager", "onnxruntime", "openvino")
+OPENVINO_EXTRA = "pip install 'sepconv[openvino]'"
+TRAIN_MEMORY_FACTOR = 3  # with --train: the activations kept for backward, their gradients, the step's own
 
 
 @dataclass(frozen=True)
@@ -66,9 +81,17 @@ class Profile:
     cores: int | None
     machine: Machine
     cost: CostReport
-    layers: LayerProfile
+    layers: LayerProfile | None  # the eager per-layer profile (layers_on="eager"), else None
     backends: list[BackendResult]
     training: TrainingProfile | None = None  # with train=True
+    layers_on: str = "eager"  # the engine whose rows give the per-layer times (LAYERS_ON)
+    engine_layers: EngineLayers | None = None  # with layers_on="onnxruntime": ONNX Runtime's per-layer rows
+
+    @property
+    def rounds(self) -> int:
+        """The timed rounds (runs) the per-layer rows were sampled over."""
+        timed = self.layers.model if self.layers is not None else self.engine_layers.model
+        return len(timed.samples_ms)
 
 
 Step = Callable[[str, int], Callable[[], None]]  # (label, total) -> advance()
@@ -92,6 +115,7 @@ def profile_model(
     train: bool = False,
     precisions: str | Sequence[str] = "all",
     impl: str = "native",
+    layers_on: str = "eager",
 ) -> Profile:
     """Profile ``model`` on a random input of ``input_shape`` (per layer at that shape) and each
     backend at batch 1, ``input_shape[0]`` and ``batch``, on ``threads`` threads (default: torch's).
@@ -114,30 +138,53 @@ def profile_model(
     ``impl="im2col"`` profiles a copy whose every ``nn.Conv2d`` runs Caffe's historical algorithm
     (:func:`sepconv.engines.im2col.use_impl`; eager only, and its convs are not split into their two
     backward passes, which it computes in its own autograd function).
+
+    ``layers_on`` (:data:`LAYERS_ON`) picks the engine whose rows give the per-layer times: "eager"
+    (:func:`~sepconv.profile.layers.time_layers`: each call replayed alone and timed in place, the
+    parents' functional ops too; ``Profile.layers``) or "onnxruntime"
+    (:func:`~sepconv.engines.ort_layers.ort_layer_times` on the BN-folded export, ONNX Runtime's own
+    per-node times mapped back to the layers; ``Profile.engine_layers``). The whole-model timing per
+    backend is the same either way. "openvino" is refused, naming the extra: OpenVINO per-layer
+    times need the OpenVINO engine, which sepconv does not have yet.
+
+    Before anything is allocated, :func:`check_profile_memory` refuses an input or batch whose
+    tensors cannot fit in the memory available.
     """
     shape = tuple(input_shape)
     threads = torch.get_num_threads() if threads is None else positive_int("threads", threads)
     batch = shape[0] if batch is None else positive_int("batch", batch)
     positive_int("repeats", repeats)
+    check_budget(budget_s)
+    check_layers_on(layers_on)
     backends = [one_of("backends", canonical(name), BACKENDS) for name in backends]
     one_of("impl", impl, IMPLS)
     if boolean("train", train):
         check_trainable(model, spec)
         check_batch(shape)
         precisions = parse_precisions(precisions if isinstance(precisions, str) else ",".join(precisions))
+    check_profile_memory(model, shape, batch, train)
     step = step or (lambda label, total: lambda: None)
     if impl != "native":
         model = use_impl(model, impl)
     with threads_set_to(threads):
         cost = analyze(model, shape)  # first: a model that cannot run on the shape fails at once
         if machine is None:
-            done = step(f"the machine's peak GFLOP/s and GB/s ({threads} threads)", None)
+            done = step(f"the machine's ceilings: memory levels and precision peaks ({threads} threads)", None)
             machine = machine_profile(threads, remeasure=remeasure)
             done()
         x = torch.randn(shape, generator=torch.Generator().manual_seed(0))
         part = None if budget_s is None else budget_s / (6 if train else 2)
-        layers = time_layers(model, x, [row.name for row in cost.layers], repeats, warmup, part,
-                             advance=step("timing each layer", warmup + repeats))
+        names = [row.name for row in cost.layers]
+        layers = engine_layers = None
+        if layers_on == "eager":
+            layers = time_layers(model, x, names, repeats, warmup, part,
+                                 advance=step("timing each layer", warmup + repeats))
+        else:
+            from ..engines.ort_layers import ort_layer_times
+
+            engine_layers = ort_layer_times(model, shape, names, threads=threads, repeats=repeats, warmup=warmup,
+                                            budget_s=None if part is None else max(part, 1e-9),
+                                            advance=step("timing each layer on ONNX Runtime", repeats))
         batches = sorted({1, shape[0], batch})  # the issue: latency at batch 1 and at --batch, always
         # the model as given, as the per-layer profile runs it (onnxruntime's export folds BN: its rows say so)
         rows = time_backends(model, shape, backends, batches, repeats, warmup, threads, part, fold=False,
@@ -149,8 +196,100 @@ def profile_model(
         model=spec or type(model).__name__, description=description or type(model).__name__, input_shape=shape,
         batch=batch, threads=threads, impl=impl, repeats=repeats, warmup=warmup, budget_s=budget_s,
         load_average=load_average(), cores=cores(), machine=machine, cost=cost, layers=layers, backends=rows,
-        training=training,
+        training=training, layers_on=layers_on, engine_layers=engine_layers,
     )
+
+
+def check_budget(budget_s: float | None) -> float | None:
+    """``budget_s``: None (no cap) or a finite number of seconds >= 0; returns it."""
+    if budget_s is None:
+        return None
+    if isinstance(budget_s, bool) or not isinstance(budget_s, (int, float)) or not math.isfinite(budget_s) \
+            or budget_s < 0:
+        raise ArgumentError("budget_s", f"budget_s={budget_s!r} must be a finite number of seconds >= 0 "
+                                        "(None: no cap)")
+    return budget_s
+
+
+def check_layers_on(layers_on: str) -> str:
+    """``layers_on``: one of :data:`LAYERS_ON` whose engine is here; returns it.
+
+    "onnxruntime" without onnx/onnxruntime installed raises the ``ValueError`` of
+    :func:`sepconv.engines.ort_node_map.require_onnxruntime` (naming the extra); "openvino" is
+    always refused, naming the extra and saying why.
+    """
+    one_of("layers_on", layers_on, LAYERS_ON)
+    if layers_on == "onnxruntime":
+        from ..engines.ort_node_map import require_onnxruntime
+
+        require_onnxruntime()
+    elif layers_on == "openvino":
+        try:
+            import openvino  # noqa: F401
+        except ImportError:
+            raise ArgumentError("layers_on", f"layers_on='openvino': OpenVINO is not installed ({OPENVINO_EXTRA}), "
+                                             "and its per-layer times need sepconv's OpenVINO engine, which is not "
+                                             "available yet; use onnxruntime or eager") from None
+        raise ArgumentError("layers_on", "layers_on='openvino': per-layer times on OpenVINO need sepconv's OpenVINO "
+                                         f"engine ({OPENVINO_EXTRA}), which is not available yet; use onnxruntime "
+                                         "or eager")
+    return layers_on
+
+
+def profile_memory_bytes(model: nn.Module, input_shape: Sequence[int], batch: int | None = None,
+                         train: bool = False) -> int:
+    """An estimate, made without allocating, of the bytes a profile of ``model`` at ``input_shape``
+    needs at its largest batch (``input_shape[0]`` or ``batch``): the weights, plus the input and every unit
+    call's output (the per-layer replay keeps every call's input, so the whole forward's
+    activations are live at once), times :data:`TRAIN_MEMORY_FACTOR` with ``train`` (activations
+    kept for backward and their gradients).
+
+    The forward runs once at batch 1 on the ``meta`` device (shapes only: no data, no time), with
+    the model's parameters swapped for meta tensors (``torch.func.functional_call``, the model is
+    untouched), and its activations are scaled by the batch. A model that cannot run on meta
+    tensors (data-dependent Python) is estimated by its input alone.
+
+    Example::
+
+        >>> mb = profile_memory_bytes(nn.Conv2d(3, 8, 3, padding=1), (1, 3, 32, 32)) / 1e6
+        >>> round(mb, 3)  # fp32: the 3 x 32 x 32 input, 8 x 32 x 32 outputs and 224 weights
+        0.046
+    """
+    shape = tuple(int(n) for n in input_shape)
+    largest = max(shape[0], batch or shape[0])
+    state = dict(chain(model.named_parameters(), model.named_buffers()))
+    weights = sum(t.numel() * t.element_size() for t in state.values())
+    per_sample = math.prod(shape[1:]) * torch.get_default_dtype().itemsize  # the input itself
+    outputs: list[int] = []
+
+    def record(name: str, module: nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any], output: Any) -> None:
+        outputs.append(sum(t.numel() * t.element_size() for t in tensors_in(output)))
+
+    try:
+        meta = {name: torch.empty_like(t, device="meta") for name, t in state.items()}
+        x = torch.empty((1, *shape[1:]), device="meta")
+        with eval_mode(model), torch.no_grad(), unit_hooks(model, record):
+            torch.func.functional_call(model, meta, (x,))
+        per_sample += sum(outputs)
+    except Exception:  # noqa: BLE001 - an estimate: a model meta tensors cannot run is counted by its input
+        pass
+    return int(weights + largest * per_sample * (TRAIN_MEMORY_FACTOR if train else 1))
+
+
+def check_profile_memory(model: nn.Module, input_shape: Sequence[int], batch: int | None = None,
+                         train: bool = False) -> int:
+    """Refuse, before any allocation, a profile whose tensors cannot fit in the memory this process
+    may still allocate (:func:`sepconv._util.memory.check_fits` with :func:`profile_memory_bytes`):
+    the error names ``input_shape`` when the input's own batch does not fit, else ``batch`` when
+    the larger ``batch`` does not. Returns the estimate at the largest batch."""
+    shape = tuple(int(n) for n in input_shape)
+    what = f"input_shape={'x'.join(map(str, shape))}: the profile's tensors"
+    check_fits(profile_memory_bytes(model, shape, None, train),
+               what + (" (training: the activations and their gradients)" if train else ""), argument="input_shape")
+    needed = profile_memory_bytes(model, shape, batch, train)
+    if batch is not None and batch > shape[0]:
+        check_fits(needed, f"batch={batch}: the whole model's tensors at that batch", argument="batch")
+    return needed
 
 
 def _profile_training(model: nn.Module, x: torch.Tensor, shape: tuple[int, ...], backends: Sequence[str],

@@ -10,6 +10,8 @@ output's gradient and the weights, writes the input's gradient: ``W + Y + X``); 
 ``X + dY + dW`` (the same total); the whole backward the sum of the passes it has. A
 norm's or an activation's re-reading of what it saved is not counted. MACs per pass are
 :func:`sepconv.cost.gradient_macs`' (input gradient = weight gradient = forward, for any groups).
+Each pass is held against its own ceiling (:func:`~sepconv.profile.numbers.achieved`): the memory
+level its bytes fit, as its working set, and the fp32 peak; one measured above it is flagged.
 
 Example::
 
@@ -26,7 +28,7 @@ from rich.table import Table
 
 from ..cost import LayerCost, LayerTrainingCost, TrainingCostReport
 from ..machine import Machine
-from .numbers import achieved, cell, share
+from .numbers import achieved, cell, flagged, share
 from .step import LOSS, MEMORY_METHOD, OPTIMIZER, StepResult
 from .training import LayerTraining, TrainingLayers
 
@@ -113,24 +115,24 @@ def _gflops(macs: float, ms: float) -> float | None:
 # Terminal tables (the HTML page renders the same ones)
 
 
-def _pct(value: float | None) -> str:
-    return cell(None if value is None else 100 * value, ".0f")
-
-
 def layer_table(doc: dict[str, Any]) -> Table:
-    """Per layer: each pass's time, MACs, intensity, GFLOP/s and roofline fraction, and the
-    activation memory the layer keeps for backward."""
+    """Per layer: each pass's time, MACs, intensity, GFLOP/s, memory level and roofline fraction
+    (``!``: above its ceiling), and the activation memory the layer keeps for backward."""
+    count = sum(1 for row in doc["training"]["layers"] for name in PASSES
+                if row[name] is not None and row[name]["above_ceiling"])
     table = Table(title="Training, per layer: forward and backward (fp32, eager, training mode)",
                   caption="in-grad / w-grad: a convolution's backward split in its input-gradient and "
                           "weight-gradient passes (aten.convolution_backward, each alone); MMACs per pass from "
                           "the cost model (in-grad = w-grad = forward, for any groups; no in-grad in a first "
-                          "layer); FLOPs/B per pass; roofline % = roofline-bound time / measured time; "
-                          "kept MB = activations saved for backward")
+                          "layer); FLOPs/B per pass; level = the memory level the pass's bytes fit; roofline % = "
+                          "roofline-bound time at that level and the fp32 peak / measured time; ! = measured above "
+                          f"that ceiling, an anomaly ({count} passes here); kept MB = activations saved for backward")
     heads = ("layer", "kind", "fwd ms", "bwd ms", "in-grad ms", "w-grad ms", "fwd MMACs", "bwd MMACs",
              "fwd FLOPs/B", "in-grad FLOPs/B", "w-grad FLOPs/B", "fwd GFLOP/s", "in-grad GFLOP/s", "w-grad GFLOP/s",
-             "fwd roofline %", "bwd roofline %", "kept MB")
+             "fwd level", "bwd level", "fwd roofline %", "bwd roofline %", "in-grad roofline %", "w-grad roofline %",
+             "kept MB")
     for head in heads:
-        table.add_column(head, justify="left" if head in ("layer", "kind") else "right")
+        table.add_column(head, justify="left" if head in ("layer", "kind", "fwd level", "bwd level") else "right")
 
     def get(row: dict[str, Any], name: str, key: str) -> Any:
         return None if row[name] is None else row[name][key]
@@ -148,7 +150,8 @@ def layer_table(doc: dict[str, Any]) -> Table:
             cell(get(row, "forward", "gflops_per_s") if with_macs else None, ".1f"),
             cell(get(row, "input_grad", "gflops_per_s") if with_macs else None, ".1f"),
             cell(get(row, "weight_grad", "gflops_per_s") if with_macs else None, ".1f"),
-            _pct(get(row, "forward", "roofline_fraction")), _pct(get(row, "backward", "roofline_fraction")),
+            get(row, "forward", "memory_level") or "—", get(row, "backward", "memory_level") or "—",
+            *(flagged(get(row, name, "roofline_fraction"), get(row, name, "above_ceiling")) for name in PASSES),
             f"{row['saved_activation_bytes'] / 1e6:,.3f}")
     return table
 
