@@ -11,7 +11,7 @@ from torch import nn
 
 from sepconv._util import runtime
 from sepconv._util.checks import ArgumentError
-from sepconv._util.runtime import cores, cpu_name, eval_mode, is_busy, load_average, threads_set_to
+from sepconv._util.runtime import cores, cpu_name, eval_mode, is_busy, load_average, thread_count, threads_set_to
 
 
 def test_eval_mode_restores_each_submodules_own_flag():
@@ -76,3 +76,13 @@ def test_what_the_machine_offers():
 def test_docstring_example():
     result = doctest.testmod(runtime, extraglobs={"torch": torch})
     assert result.attempted > 0 and result.failed == 0
+
+
+def test_threads_set_to_refuses_more_threads_than_cores():
+    before = torch.get_num_threads()
+    too_many = cores() + 1
+    with pytest.raises(ArgumentError, match=f"threads={too_many} is more than the {cores()} cores"):
+        with threads_set_to(too_many):
+            pass
+    assert torch.get_num_threads() == before
+    assert thread_count("threads", cores()) == cores()

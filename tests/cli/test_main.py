@@ -63,3 +63,48 @@ def test_console_script_and_python_m():
                             text=True, timeout=300)
     assert failed.returncode == 2 and failed.stdout == ""
     assert failed.stderr == "sepconv: error: --kernel=0 must be a positive integer\n"  # the flag, not the argument
+
+
+def test_an_os_error_is_one_line_and_exit_2(capsys, monkeypatch):
+    def refuse(args):
+        raise PermissionError(13, "Permission denied", "/ro/out.json")
+
+    monkeypatch.setattr(cli, "build_parser", _parser_with(refuse))
+    code, out, err = run_cli(capsys, "models")
+    assert code == 2 and out == "" and err.count("\n") == 1
+    assert "Permission denied" in err and "/ro/out.json" in err
+
+
+def test_an_unforeseen_exception_is_one_line_and_exit_1(capsys, monkeypatch):
+    def crash(args):
+        raise KeyError("surprise\nsecond line")
+
+    monkeypatch.setattr(cli, "build_parser", _parser_with(crash))
+    code, out, err = run_cli(capsys, "models")
+    assert code == 1 and out == "" and err.count("\n") == 1
+    assert err.startswith("sepconv: internal error: KeyError:") and "SEPCONV_DEBUG=1" in err
+    monkeypatch.setenv("SEPCONV_DEBUG", "1")
+    with pytest.raises(KeyError):
+        cli.main(["models"])
+
+
+def test_system_exit_passes_through(monkeypatch):
+    def leave(args):
+        raise SystemExit(7)
+
+    monkeypatch.setattr(cli, "build_parser", _parser_with(leave))
+    with pytest.raises(SystemExit):
+        cli.main(["models"])
+
+
+def _parser_with(func):
+    """``cli.build_parser`` whose ``models`` command runs ``func``."""
+    build = cli.build_parser
+
+    def patched():
+        parser = build()
+        for action in parser._subparsers._group_actions:
+            action.choices["models"].set_defaults(func=func)
+        return parser
+
+    return patched

@@ -38,3 +38,29 @@ def test_explicit_groups_and_segments():
 def test_even_kernel_strided_on_one_pixel_is_refused():
     with pytest.raises(ValueError, match="size=1"):
         compare_layer(kernel=2, size=1, stride=2, repeats=0)
+
+
+@pytest.mark.parametrize(("kwargs", "argument"), [
+    ({"size": 100000}, "size"), ({"kernel": 100000}, "kernel"), ({"batch": 100000000}, "batch"),
+    ({"in_channels": 10000000}, "in_channels"), ({"depth_multiplier": 100000000}, "depth_multiplier"),
+    ({"out_channels": 100000000}, "out_channels"),
+])
+def test_huge_sizes_are_refused_before_any_allocation(kwargs, argument):
+    from sepconv._util.checks import ArgumentError
+
+    with pytest.raises(ArgumentError, match=r"would need .* but only .* is available") as info:
+        compare_layer(**kwargs, repeats=0)
+    assert info.value.argument == argument
+    assert f"{argument}={next(iter(kwargs.values()))}" in str(info.value)
+
+
+def test_the_memory_estimate_bounds_what_a_comparison_uses():
+    """The estimate is an upper bound: the default layer's real tensors fit well inside it."""
+    from sepconv.compare.layer import CompareConfig, memory_needed
+
+    config = CompareConfig(64, 128, 3, 56, 1, 8, 1, 8, 4, 0, 0)
+    need = memory_needed(config)
+    assert need["weights"] >= 4 * 128 * 64 * 9  # the standard conv alone
+    assert need["activations"] >= 4 * 4 * (64 + 128) * 56 * 56  # input and output at batch 4
+    trained = memory_needed(CompareConfig(64, 128, 3, 56, 1, 8, 1, 8, 4, 0, 0, ("native",), True))
+    assert trained["activations"] == 3 * need["activations"]

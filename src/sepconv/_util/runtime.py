@@ -23,9 +23,9 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from .checks import positive_int
+from .checks import ArgumentError, positive_int
 
-__all__ = ["cores", "cpu_name", "eval_mode", "is_busy", "load_average", "threads_set_to"]
+__all__ = ["cores", "cpu_name", "eval_mode", "is_busy", "load_average", "thread_count", "threads_set_to"]
 
 
 @contextmanager
@@ -55,14 +55,26 @@ def cpu_name() -> str:
 
 @contextmanager
 def threads_set_to(threads: int) -> Iterator[None]:
-    """``torch.set_num_threads(threads)`` for the block, then the previous count again."""
-    positive_int("threads", threads)
+    """``torch.set_num_threads(threads)`` for the block, then the previous count again; a count
+    above the cores this process may run on is refused (:func:`thread_count`)."""
+    thread_count("threads", threads)
     before = torch.get_num_threads()
     torch.set_num_threads(threads)
     try:
         yield
     finally:
         torch.set_num_threads(before)
+
+
+def thread_count(name: str, value: object) -> int:
+    """A positive thread count no larger than :func:`cores` (``len(os.sched_getaffinity(0))``):
+    more threads than cores only make OpenMP threads wait for each other, and a huge count kills
+    OpenMP itself (``--threads 100000``)."""
+    positive_int(name, value)
+    if value > cores():
+        raise ArgumentError(name, f"{name}={value} is more than the {cores()} cores this process may run on "
+                                  "(os.sched_getaffinity)")
+    return value
 
 
 def is_busy(load: float | None, ncores: int | None) -> bool:

@@ -8,10 +8,14 @@ missing) does not break the others: its commands are still listed, and using one
 saying why it is unavailable. Their names are those after a colon in the entry
 (``"sepconv.cli.deploy:export,bench"``), else the module's last path component.
 
-Results go to stdout, progress and diagnostics to stderr. A ``ValueError`` or
-``FileNotFoundError`` becomes one line ``sepconv: error: <message>`` on stderr and exit status 2
-(as argparse does for bad usage), with the library's argument names written as the command's
-flags (:mod:`sepconv.cli.flags`); ``SEPCONV_DEBUG=1`` shows the traceback instead.
+Results go to stdout, progress and diagnostics to stderr. A ``ValueError``, ``TypeError``,
+``OSError`` (a path that is missing, unwritable or a directory; a full disk) or ``MemoryError``
+becomes one line ``sepconv: error: <message>`` on stderr and exit status 2 (as argparse does for
+bad usage), with the library's argument names written as the command's flags
+(:mod:`sepconv.cli.flags`). Any other exception is a bug: one line ``sepconv: internal error:
+<type>: <message> (run with SEPCONV_DEBUG=1 for the traceback)`` and exit status 1;
+``KeyboardInterrupt`` exits 130 and ``SystemExit`` passes through. ``SEPCONV_DEBUG=1`` shows the
+traceback instead.
 
 Example::
 
@@ -95,7 +99,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return exit_.code if isinstance(exit_.code, int) else 2
     try:
         return int(args.func(args) or 0)
-    except (ValueError, FileNotFoundError) as err:
+    except (ValueError, TypeError, OSError, MemoryError) as err:  # bad input, a path, a size: the user's to fix
         if os.environ.get("SEPCONV_DEBUG") == "1":
             raise
         print(f"{PROG}: error: {cli_message(err, flags_of(_command_parser(parser, args)))}", file=sys.stderr)
@@ -103,6 +107,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"{PROG}: interrupted", file=sys.stderr)
         return 130
+    except Exception as err:  # noqa: BLE001 - a bug: one line, not a traceback; SystemExit passes through
+        if os.environ.get("SEPCONV_DEBUG") == "1":
+            raise
+        print(f"{PROG}: internal error: {type(err).__name__}: {_one_line(str(err))} "
+              "(run with SEPCONV_DEBUG=1 for the traceback)", file=sys.stderr)
+        return 1
+
+
+def _one_line(message: str) -> str:
+    """A message on one line: an exception's text may span several (a torch error, an OSError's
+    strerror), but the CLI's promise is one line on stderr."""
+    return " ".join(message.split()) or "(no message)"
 
 
 def _command_parser(parser: argparse.ArgumentParser, args: argparse.Namespace) -> argparse.ArgumentParser:

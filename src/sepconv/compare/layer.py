@@ -59,6 +59,7 @@ from rich.text import Text
 from torch import nn
 
 from .._util.checks import boolean, non_negative_int, positive_int
+from .._util.memory import check_fits, format_bytes
 from .._util.runtime import threads_set_to
 from .._util.timing import Timing
 from ..cost import analyze, conv_macs, conv_output_size
@@ -67,7 +68,7 @@ from ..layers import Conv2d, GroupedConv2d, SegmentedSeparableConv2d, SeparableC
 from ..layers.padding import resolve_padding
 from .impls import ImplResult, run_impls
 
-__all__ = ["CompareConfig", "CompareResult", "FormResult", "compare_layer"]
+__all__ = ["CompareConfig", "CompareResult", "FormResult", "check_memory", "compare_layer", "memory_needed"]
 
 DEFAULT_DIVISORS = (8, 4, 2)  # tried, largest first, when --groups / --segments are not given
 
@@ -290,6 +291,7 @@ def compare_layer(
         segments = next((s for s in DEFAULT_DIVISORS if out_channels % s == 0 and s < out_channels), None)
     config = CompareConfig(in_channels, out_channels, kernel, size, stride, groups, depth_multiplier, segments,
                            batch, repeats, warmup, impls, train)
+    check_memory(config)
 
     forms = _forms(config)
     x = torch.randn(batch, in_channels, size, size, generator=torch.Generator().manual_seed(0))
@@ -300,6 +302,38 @@ def compare_layer(
         runs = run_impls(modules, x, impls, train=train, repeats=repeats, warmup=warmup)
     rows = [replace(row, by_impl=runs[row.form]) if row.applicable else row for row in rows]
     return CompareResult(config, used_threads, [_relative(row, rows[0]) for row in rows])
+
+
+def memory_needed(config: CompareConfig) -> dict[str, int]:
+    """An upper estimate of the bytes one comparison allocates, without allocating (fp32): every
+    form's weights (the standard conv's ``N*M*k*k`` twice over bounds them all, plus the depthwise
+    and pointwise parts of the separable forms), and the activations of the widest form: its input,
+    its intermediate map (``M*d`` channels) and its output, tripled for ``train`` (their gradients
+    too), plus im2col's column buffer (``M*k*k`` rows of one image's output positions)."""
+    m, n, k, d, b = config.in_channels, config.out_channels, config.kernel, config.depth_multiplier, config.batch
+    out = -(-config.size // config.stride)  # "same" padding
+    weights = 2 * n * m * k * k + m * d * k * k + m * d * n
+    activations = b * m * config.size**2 + b * (m * d + n) * config.size**2 + b * n * out**2
+    if config.train:
+        activations *= 3
+    columns = m * k * k * config.size**2 if "im2col" in config.impl else 0
+    return {"weights": 4 * weights, "activations": 4 * (activations + columns)}
+
+
+def check_memory(config: CompareConfig) -> None:
+    """Refuse a comparison whose :func:`memory_needed` exceeds the memory available, in one line
+    naming the values (:func:`sepconv._util.memory.check_fits`), before anything is allocated."""
+    need = memory_needed(config)
+    # the argument to name: the one furthest above an everyday value in the larger of the two terms
+    growth = {"in_channels": config.in_channels / 64, "out_channels": config.out_channels / 64,
+              "depth_multiplier": config.depth_multiplier}
+    growth.update({"kernel": config.kernel**2 / 9} if need["weights"] >= need["activations"] else
+                  {"batch": config.batch, "size": config.size**2 / 64**2})
+    argument = max(growth, key=growth.get)
+    what = (f"in_channels={config.in_channels}, out_channels={config.out_channels}, kernel={config.kernel}, "
+            f"size={config.size}, depth_multiplier={config.depth_multiplier}, batch={config.batch}: the layer's "
+            f"weights ({format_bytes(need['weights'])}) and activations ({format_bytes(need['activations'])})")
+    check_fits(sum(need.values()), what, argument=argument)
 
 
 @dataclass(frozen=True)
