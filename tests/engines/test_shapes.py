@@ -47,3 +47,26 @@ def test_check_images_wants_the_models_channels_and_size():
 def test_docstring_example():
     result = doctest.testmod(shapes)
     assert result.attempted > 0 and result.failed == 0
+
+
+def test_check_forward_refuses_a_tuple_and_endless_recursion():
+    import pytest
+    import torch
+    from torch import nn
+
+    from sepconv.engines.shapes import check_forward
+
+    class Pair(nn.Module):
+        def forward(self, x):
+            return x, x
+
+    class Forever(nn.Module):
+        def forward(self, x):
+            return self(x)
+
+    x = torch.zeros(1, 3, 4, 4)
+    assert torch.equal(check_forward(nn.Identity(), x, "export"), x)
+    with pytest.raises(ValueError, match=r"Pair returns a tuple, not a tensor; export needs"):
+        check_forward(Pair(), x, "export")
+    with pytest.raises(ValueError, match=r"Forever's forward recursed without end"):
+        check_forward(Forever(), x, "export")

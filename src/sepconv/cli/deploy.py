@@ -150,4 +150,6 @@ def run_bench(args: argparse.Namespace) -> int:
         return 0
     print(runner.results_table(rows, f"{args.model}: input {list(shape[1:])}, {threads} threads, BN folded, "
                                      f"median of {args.repeats} runs"))
+    if rows and all(row.status != "ok" for row in rows):  # nothing ran: the table says why, the exit status too
+        raise ValueError(f"model={args.model!r}: no backend could run it ({rows[0].backend}: {rows[0].error})")
     return 0

@@ -31,7 +31,7 @@ from .._util.runtime import eval_mode
 from .fold import fold_bn, remaining_norms
 from .graph import clean
 from .ort_options import session_options
-from .shapes import example_input
+from .shapes import check_forward, example_input
 
 DEFAULT_OPSET = 17
 MIN_OPSET = 14  # HardSwish
@@ -171,6 +171,7 @@ def to_onnx(model: nn.Module, input_shape: Sequence[int] | None = None, dynamic_
         raise ValueError(f"model={type(model).__name__} must be a torch.nn.Module")
     _check_opset(opset)
     x = example_input(model, input_shape)
+    check_forward(model, x, "ONNX export")
     prepared = fold_bn(model, x) if fold else copy.deepcopy(model).eval()
     try:
         proto = _trace_to_onnx(prepared, x, dynamic_batch, opset)

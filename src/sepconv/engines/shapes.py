@@ -8,6 +8,7 @@ import torch
 from torch import nn
 
 from .._util.checks import ArgumentError
+from .._util.runtime import eval_mode
 from ..models.provenance import provenance_of
 from ..resolve import default_input_shape
 
@@ -46,3 +47,20 @@ def check_images(name: str, x: torch.Tensor, input_shape: Sequence[int]) -> None
     if x.dim() != 4 or tuple(x.shape[1:]) != want:
         raise ValueError(f"{name} has shape {tuple(x.shape)}; the model takes (N, {', '.join(map(str, want))})")
 
+
+
+def check_forward(model: nn.Module, x: torch.Tensor, needs: str) -> torch.Tensor:
+    """Run ``model(x)`` once (eval mode, no gradients) and return its output, refusing in one
+    ``ValueError`` a forward that recurses without end or returns anything but one tensor — what a
+    user's own ``package.module:callable`` may do — naming what it returned and what ``needs`` it."""
+    name = type(model).__name__
+    try:
+        with eval_mode(model), torch.no_grad():
+            out = model(x)
+    except RecursionError:
+        raise ArgumentError("model", f"model: {name}'s forward recursed without end on an input of shape "
+                                     f"{tuple(x.shape)}; {needs} needs a forward that returns") from None
+    if not isinstance(out, torch.Tensor):
+        raise ArgumentError("model", f"model: {name} returns a {type(out).__name__}, not a tensor; {needs} needs a "
+                                     "model whose forward returns one tensor (wrap it to return the output you want)")
+    return out
