@@ -36,7 +36,7 @@ def main() -> None:
               f"onnxruntime {docs['onnxruntime']['timing']['engine_version']} rows "
               f"{docs['onnxruntime']['timing']['accounted_time_ms']:.2f} ms, model_run "
               f"{docs['onnxruntime']['timing']['model_time_ms']:.2f} ms")
-        print(f"| kind | MAC share | eager time share | eager ms | ONNX Runtime time share | ONNX Runtime ms |")
+        print("| kind | MAC share | eager time share | eager ms | ONNX Runtime time share | ONNX Runtime ms |")
         print("|---|---|---|---|---|---|")
         rows = {engine: {row["kind"]: row for row in doc["by_kind"]} for engine, doc in docs.items()}
         for kind in KINDS:
