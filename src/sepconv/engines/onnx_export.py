@@ -171,7 +171,7 @@ def to_onnx(model: nn.Module, input_shape: Sequence[int] | None = None, dynamic_
         raise ValueError(f"model={type(model).__name__} must be a torch.nn.Module")
     _check_opset(opset)
     x = example_input(model, input_shape)
-    check_forward(model, x, "ONNX export")
+    check_forward(model, x, "ONNX export", many=True)  # a backbone's list of maps exports as several outputs
     prepared = fold_bn(model, x) if fold else copy.deepcopy(model).eval()
     try:
         proto = _trace_to_onnx(prepared, x, dynamic_batch, opset)
@@ -215,6 +215,8 @@ def export_onnx(model: nn.Module, path: str | Path, input_shape: Sequence[int] |
         >>> export_onnx(create_model("mobilenet_v2", num_classes=10), "mnv2.onnx", (1, 3, 96, 96)).max_abs_diff < 1e-4
         True
     """
+    check_forward(model, example_input(model, input_shape), "sepconv export (which checks one output against "
+                  "ONNX Runtime)")
     exported = to_onnx(model, input_shape, dynamic_batch, opset, fold)
     x = example_input(model, exported.input_shape)
     exported.max_abs_diff = max_abs_diff(exported.proto, model, x)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import torch
 from torch import nn
@@ -49,10 +50,11 @@ def check_images(name: str, x: torch.Tensor, input_shape: Sequence[int]) -> None
 
 
 
-def check_forward(model: nn.Module, x: torch.Tensor, needs: str) -> torch.Tensor:
+def check_forward(model: nn.Module, x: torch.Tensor, needs: str, *, many: bool = False) -> Any:
     """Run ``model(x)`` once (eval mode, no gradients) and return its output, refusing in one
-    ``ValueError`` a forward that recurses without end or returns anything but one tensor — what a
-    user's own ``package.module:callable`` may do — naming what it returned and what ``needs`` it."""
+    ``ValueError`` a forward that recurses without end or returns anything but one tensor (with
+    ``many``, also a list or tuple of tensors: a backbone's feature maps) — what a user's own
+    ``package.module:callable`` may do — naming what it returned and what ``needs`` it."""
     name = type(model).__name__
     try:
         with eval_mode(model), torch.no_grad():
@@ -60,6 +62,8 @@ def check_forward(model: nn.Module, x: torch.Tensor, needs: str) -> torch.Tensor
     except RecursionError:
         raise ArgumentError("model", f"model: {name}'s forward recursed without end on an input of shape "
                                      f"{tuple(x.shape)}; {needs} needs a forward that returns") from None
+    if many and isinstance(out, (list, tuple)) and out and all(isinstance(t, torch.Tensor) for t in out):
+        return out
     if not isinstance(out, torch.Tensor):
         raise ArgumentError("model", f"model: {name} returns a {type(out).__name__}, not a tensor; {needs} needs a "
                                      "model whose forward returns one tensor (wrap it to return the output you want)")
