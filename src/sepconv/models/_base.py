@@ -89,6 +89,15 @@ def first_conv(in_chans: int, out_channels: int, stride: int = 2, **kwargs: Any)
     return ConvNormAct(in_chans, out_channels, 3, stride, **kwargs)
 
 
+def check_aux_logits(aux_logits: Any, num_classes: int) -> bool:
+    """``aux_logits`` as a bool; auxiliary heads classify, so they need ``num_classes > 0``
+    (GoogLeNet, Inception v3)."""
+    boolean("aux_logits", aux_logits)
+    if aux_logits and num_classes == 0:
+        raise ArgumentError("aux_logits", "aux_logits=True needs num_classes > 0 (the auxiliary heads classify)")
+    return aux_logits
+
+
 def classifier_layer(in_features: int, num_classes: int) -> nn.Module:
     """The final linear layer, or an identity (pooled features out) when ``num_classes == 0``."""
     return nn.Linear(in_features, num_classes) if num_classes > 0 else nn.Identity()

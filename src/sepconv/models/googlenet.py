@@ -49,11 +49,20 @@ from typing import Any, Union
 import torch
 from torch import nn
 
-from .._util.checks import ArgumentError, boolean, one_of, positive_int
+from .._util.checks import one_of, positive_int
 from ..layers import ConvNormAct, InceptionModule, make_divisible
 from ..layers._input import checked
 from ..layers.inception import GoogLeNetAux
-from ._base import HEAD_ARGUMENTS, Backbone, Body, Classifier, batch_norm, check_width, classifier_or_backbone
+from ._base import (
+    HEAD_ARGUMENTS,
+    Backbone,
+    Body,
+    Classifier,
+    batch_norm,
+    check_aux_logits,
+    check_width,
+    classifier_or_backbone,
+)
 from .registry import PaperFigures, register_model
 
 PAPER = "Szegedy et al. 2015, GoogLeNet, Table 1"
@@ -215,9 +224,7 @@ class GoogLeNet(Classifier):
         body = googlenet_body(variant, width_mult, in_chans, bn_eps, padding)
         super().__init__(body, num_classes, DROP_RATE[variant] if drop_rate is None else drop_rate)
         self.variant = variant
-        self.aux_logits = boolean("aux_logits", aux_logits)
-        if aux_logits and num_classes == 0:
-            raise ArgumentError("aux_logits", "aux_logits=True needs num_classes > 0 (the auxiliary heads classify)")
+        self.aux_logits = check_aux_logits(aux_logits, num_classes)
         table = TABLES[variant]
         self.aux_taps = tuple(inception_index(table, name) for name in AUX_AFTER)  # (4a), (4d) as block indices
         self.aux_weights = (AUX_WEIGHT,) * len(AUX_AFTER) if aux_logits else ()

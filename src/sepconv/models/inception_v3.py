@@ -52,12 +52,21 @@ from typing import Any, Union
 import torch
 from torch import nn
 
-from .._util.checks import ArgumentError, boolean, one_of, positive_int
+from .._util.checks import one_of, positive_int
 from ..layers import ConvNormAct, make_divisible
 from ..layers._input import checked
 from ..layers.inception import InceptionV3A, InceptionV3Aux, InceptionV3B, InceptionV3C, InceptionV3D, InceptionV3E
 from ..layers.norm import BatchNorm2dNoScale
-from ._base import HEAD_ARGUMENTS, Backbone, Body, Classifier, batch_norm, check_width, classifier_or_backbone
+from ._base import (
+    HEAD_ARGUMENTS,
+    Backbone,
+    Body,
+    Classifier,
+    batch_norm,
+    check_aux_logits,
+    check_width,
+    classifier_or_backbone,
+)
 from .registry import PaperFigures, register_model
 
 PAPER = "Szegedy et al. 2016, Rethinking the Inception Architecture, Table 1 (as released)"
@@ -200,9 +209,7 @@ class InceptionV3(Classifier):
         body = inception_v3_body(variant, width_mult, in_chans, bn_eps, padding)
         super().__init__(body, num_classes, DROP_RATE[variant] if drop_rate is None else drop_rate)
         self.variant = variant
-        self.aux_logits = boolean("aux_logits", aux_logits)
-        if aux_logits and num_classes == 0:
-            raise ArgumentError("aux_logits", "aux_logits=True needs num_classes > 0 (the auxiliary head classifies)")
+        self.aux_logits = check_aux_logits(aux_logits, num_classes)
         self.aux_tap = next(i for i, row in enumerate(INCEPTION_V3) if row.name == AUX_AFTER) - 1  # block index
         self.aux_weights = (AUX_WEIGHT,) if aux_logits else ()
         if aux_logits:
