@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from sepconv._util.checks import ArgumentError
-from sepconv._util.io import atomic_write, atomic_write_text, check_output
+from sepconv._util.io import atomic_write, atomic_write_files, atomic_write_text, check_output, remove_stale_temporaries
 
 
 def test_atomic_write_gives_the_mode_a_plain_write_would(tmp_path):
@@ -66,8 +66,10 @@ def test_the_write_goes_to_a_temporary_file_beside_the_target(tmp_path):
         Path(tmp).write_bytes(b"new")
 
     atomic_write(tmp_path / "out.bin", write)
-    assert seen[0].parent == tmp_path and seen[0].name.startswith(".out.bin.") and seen[0].suffix == ".tmp"
-    assert not seen[0].exists() and (tmp_path / "out.bin").read_bytes() == b"new"
+    folder = seen[0].parent  # a temporary folder beside the target, named for it and this process
+    assert folder.parent == tmp_path and folder.name.startswith(f".out.bin.{os.getpid()}.") and folder.suffix == ".tmp"
+    assert seen[0].name == "out.bin"  # the target's own name (and suffix) inside it
+    assert not folder.exists() and (tmp_path / "out.bin").read_bytes() == b"new"
 
 
 @pytest.mark.parametrize("error", [KeyboardInterrupt, ValueError])
@@ -139,3 +141,54 @@ def test_check_output_before_any_work(tmp_path, monkeypatch):
     monkeypatch.setattr(os, "access", lambda path, mode: False)  # as an unprivileged user in a read-only folder
     with pytest.raises(ArgumentError, match=r"cannot write in .* \(permission denied\)"):
         check_output(tmp_path / "x.json", "json")
+
+
+def test_files_that_belong_together_are_all_written_before_any_is_renamed(tmp_path):
+    (tmp_path / "m.safetensors").write_bytes(b"old tensors")
+    (tmp_path / "m.json").write_text("old sidecar")
+
+    def full(tmp):
+        Path(tmp).write_text("half")
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    with pytest.raises(OSError, match=r"could not write .*m\.json: No space left on device"):
+        atomic_write_files({tmp_path / "m.safetensors": lambda t: Path(t).write_bytes(b"new"),
+                            tmp_path / "m.json": full})
+    assert (tmp_path / "m.safetensors").read_bytes() == b"old tensors"  # the first was written, never renamed
+    assert _only(tmp_path) == ["m.json", "m.safetensors"]
+    atomic_write_files({tmp_path / "m.safetensors": lambda t: Path(t).write_bytes(b"new"),
+                        tmp_path / "m.json": lambda t: Path(t).write_text("new")})
+    assert (tmp_path / "m.safetensors").read_bytes() == b"new" and (tmp_path / "m.json").read_text() == "new"
+
+
+def test_what_a_killed_writer_left_is_removed_by_the_next_write(tmp_path):
+    dead = os.fork()
+    if dead == 0:
+        os._exit(0)
+    os.waitpid(dead, 0)  # a process id that no longer runs
+    stale = tmp_path / f".out.json.{dead}.ab12_z.tmp"
+    stale.mkdir()
+    (stale / "out.json").write_text("half")
+    (stale / ".tmpAbC123").write_text("safetensors' own, inside")
+    other = tmp_path / f".other.json.{dead}.cd34.tmp"  # another target's: left for its own next write
+    other.mkdir()
+    alive = tmp_path / f".out.json.{os.getppid()}.ef56.tmp"  # a writer that still runs: left alone
+    alive.mkdir()
+    atomic_write_text(tmp_path / "out.json", "{}")
+    assert _only(tmp_path) == sorted([other.name, alive.name, "out.json"])
+    assert check_output(tmp_path / "other.json", "json") and not other.exists()  # the check clears them too
+    assert remove_stale_temporaries(tmp_path) == []  # nothing stale is left in the folder
+
+
+def test_a_failed_write_removes_the_folders_it_made(tmp_path):
+    def full(tmp):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    with pytest.raises(OSError, match="No space left"):
+        atomic_write(tmp_path / "run" / "deeper" / "model.safetensors", full)
+    assert _only(tmp_path) == []
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "notes.txt").write_text("mine")
+    with pytest.raises(OSError, match="No space left"):
+        atomic_write(tmp_path / "run" / "deeper" / "model.safetensors", full)
+    assert _only(tmp_path / "run") == ["notes.txt"]  # the folder that was there stays

@@ -65,3 +65,10 @@ def test_dests_map_to_real_flags_of_the_commands():
 def test_docstring_example():
     result = doctest.testmod(flags)
     assert result.attempted > 0 and result.failed == 0
+
+
+def test_a_switch_to_pass_is_written_as_the_flag_whichever_argument_erred():
+    err = ArgumentError("input", "input='p.npy' already exists; pass overwrite=True to replace it")
+    assert cli_message(err, FLAGS) == "--input='p.npy' already exists; pass --overwrite to replace it"
+    err = ArgumentError("out", "out='m.safetensors' already exists; pass overwrite=True or force=True")
+    assert cli_message(err, FLAGS) == "out='m.safetensors' already exists; pass --overwrite or force=True"

@@ -55,3 +55,19 @@ def test_the_sources_own_model_name_and_no_strict(tmp_path: Path, timm_v2, capsy
 def test_out_must_be_safetensors(tmp_path: Path, capsys) -> None:
     assert main(["import-weights", "timm", "w.pth", "--model", "mobilenet_v2", "--out", str(tmp_path / "m.pt")]) == 2
     assert "--out=" in capsys.readouterr().err and list(tmp_path.iterdir()) == []
+
+
+def test_a_checkpoint_already_at_out_needs_overwrite(tmp_path: Path, timm_v2, capsys) -> None:
+    torch.save(timm_v2, tmp_path / "w.pth")
+    out = tmp_path / "m.safetensors"
+    argv = ["import-weights", "timm", str(tmp_path / "w.pth"), "--model", "mobilenet_v2", "--width-mult", "0.35",
+            "--out", str(out)]
+    assert main(argv) == 0
+    saved = out.read_bytes()
+    capsys.readouterr()
+    assert main(argv) == 2
+    assert capsys.readouterr().err == (f"sepconv: error: --out={str(out)!r} already holds a sepconv checkpoint "
+                                       "(with m.json); pass --overwrite to replace it\n")
+    assert out.read_bytes() == saved
+    assert main([*argv, "--overwrite"]) == 0
+    assert create_model(weights=out).provenance.model == "mobilenet_v2"  # written again, whole

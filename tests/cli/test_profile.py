@@ -387,3 +387,23 @@ def test_default_command_runs_under_a_minute(tmp_path):
             pytest.skip(f"sepconv profile took {elapsed:.0f} s on a busy machine (load {load:.1f} on {cores} "
                         "cores); the under-a-minute check needs an idle one")
     assert elapsed < 60, f"sepconv profile took {elapsed:.0f} s"
+
+
+def test_an_existing_output_needs_overwrite_and_is_checked_before_measuring(capsys, tmp_path, monkeypatch,
+                                                                            cached_machine):
+    from sepconv.profile import profiler
+
+    (tmp_path / "p.json").write_text("{}")
+    monkeypatch.setattr(profiler, "profile_model", lambda *a, **k: pytest.fail("measured before refusing"))
+    code, out, err = run_cli(capsys, "profile", TINY, *FAST, "--json", str(tmp_path / "p.json"))
+    assert code == 2 and out == ""
+    assert err == (f"sepconv: error: --json={str(tmp_path / 'p.json')!r} already exists; pass --overwrite to "
+                   "replace it\n")
+    (tmp_path / "p.png").mkdir()
+    code, out, err = run_cli(capsys, "profile", TINY, *FAST, "--plot", str(tmp_path / "p.png"))
+    assert code == 2 and "p.png' is a directory; give a file path" in err
+    code, out, err = run_cli(capsys, "profile", "--machine-only", "--threads", "1", "--json", str(tmp_path / "p.json"))
+    assert code == 2 and "pass --overwrite" in err
+    code, out, err = run_cli(capsys, "profile", "--machine-only", "--threads", "1", "--json", str(tmp_path / "p.json"),
+                             "--overwrite")
+    assert code == 0 and json.loads((tmp_path / "p.json").read_text())["machine"]

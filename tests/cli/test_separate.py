@@ -80,3 +80,21 @@ def test_data_errors(capsys):
     assert "--recalibrate-bn needs --data SPEC" in capsys.readouterr().err
     assert main(["separate", "mobilenet_v1:conv=standard,width_mult=0.25", "--data", "digits"]) == 2
     assert "the model takes 3 input channels; digits images have 1" in capsys.readouterr().err
+
+
+def test_a_checkpoint_already_at_out_needs_overwrite(tmp_path, capsys):
+    out = tmp_path / "sep.safetensors"
+    argv = ["separate", SPEC, *SMALL, "--no-time", "--out", str(out)]
+    assert main(argv) == 0
+    saved = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
+    capsys.readouterr()
+    assert main(argv) == 2  # refused before any work, naming the file and the flag
+    err = capsys.readouterr().err
+    assert err == (f"sepconv: error: --out={str(out)!r} already holds a sepconv checkpoint (with sep.json); pass "
+                   "--overwrite to replace it\n")
+    assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == saved
+    assert main([*argv, "--depth-multiplier", "2", "--overwrite"]) == 0
+    assert load_model(out).blocks[1].conv.dw.depth_multiplier == 2
+    (tmp_path / "mine.json").mkdir()
+    assert main(["separate", SPEC, *SMALL, "--no-time", "--out", str(tmp_path / "mine.safetensors")]) == 2
+    assert "mine.json' is a directory" in capsys.readouterr().err

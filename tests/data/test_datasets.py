@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import pickle
+import shutil
 
 import numpy as np
 import pytest
 import torch
+from support.hostile_inputs import corrupt_cifar
 from support.train import cifar_batch, make_cifar10, make_folder, write_png
 
 from sepconv.data.datasets import FolderImages, UnreadableImage, load_data, stratified_split
@@ -77,6 +79,16 @@ def test_cifar10_and_100_pickles(tmp_path):
     ("cifar_missing", "data_batch_3: missing"),
     ("cifar_corrupt", "data_batch_1: not a CIFAR python-pickle file"),
     ("cifar_code", "refusing to load os.system"),
+    ("cifar_negative", r"data_batch_2: labels hold -3; a class index is >= 0"),
+    ("cifar_beyond", r"test_batch: labels reach 10, but batches.meta names 10 classes \(label_names\)"),
+    ("cifar_meta_int", r"batches.meta: label_names must be a list of class names \(str\), not a int"),
+    ("cifar_meta_str", r"batches.meta: label_names must be a list of class names \(str\), not a str"),
+    ("cifar_meta_list", r"batches.meta: label_names must be a list .* not a list holding int"),
+    ("cifar_bytes_data", r"data_batch_1: not a CIFAR batch \(data \(\) \|S"),
+    ("cifar_bytes_labels", r"data_batch_1: not a CIFAR batch .* labels \(\) \|S"),
+    ("cifar_float_labels", r"data_batch_1: not a CIFAR batch .* labels \(8,\) float64 must be integers"),
+    ("cifar_one_class", r"every training image is of one class \('class0'\); classification needs at least two"),
+    ("folder_one_class", r"only one class folder \(cat\); classification needs at least two"),
 ])
 def test_bad_data_names_the_file(tmp_path, case, message):
     spec = str(tmp_path / "d")
@@ -99,8 +111,15 @@ def test_bad_data_names_the_file(tmp_path, case, message):
         elif case == "cifar_corrupt":
             raw = (tmp_path / "d" / "data_batch_1").read_bytes()
             (tmp_path / "d" / "data_batch_1").write_bytes(raw[: len(raw) // 2])
-        else:
+        elif case == "cifar_code":
             (tmp_path / "d" / "test_batch").write_bytes(b"cos\nsystem\n(S'echo owned'\ntR.")
+        else:
+            corrupt_cifar(tmp_path / "d", case)
+    elif case == "folder_one_class":
+        make_folder(tmp_path / "d")
+        for extra in (tmp_path / "d").iterdir():
+            if extra.name != "cat":
+                shutil.rmtree(extra)
     with pytest.raises(ValueError, match=message) as err:
         load_data(spec if case != "cifar_missing" else f"cifar10:{spec}")
     assert "\n" not in str(err.value)

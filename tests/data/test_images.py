@@ -55,3 +55,28 @@ def test_bad_files_are_named(tmp_path):
     np.save(tmp_path / "objects.npy", np.array([{"a": 1}], dtype=object), allow_pickle=True)
     with pytest.raises(ValueError):  # never unpickled
         load_images(tmp_path / "objects.npy", (1, 1, 4, 4))
+
+
+@pytest.mark.parametrize("images, message", [
+    (np.full((2, 1, 4, 4), np.nan, np.float32), r"32 values are NaN or infinite; images must be finite numbers"),
+    (np.where(np.eye(4, dtype=bool), np.inf, 0.0).reshape(1, 1, 4, 4).repeat(2, 0), r"8 values are NaN or infinite"),
+    (np.full((2, 1, 4, 4), "a"), r"images have dtype <U1; they must be real numbers"),
+    (np.zeros((2, 1, 4, 4), bool), r"images have dtype bool; they must be real numbers"),
+    (np.zeros((2, 1, 4, 4), complex), r"images have dtype complex128; they must be real numbers"),
+])
+def test_calibration_images_must_be_finite_real_numbers(tmp_path, images, message):
+    np.save(tmp_path / "x.npy", images)
+    with pytest.raises(ValueError, match=rf"data='.*x.npy': {message}"):
+        load_images(tmp_path / "x.npy", (1, 1, 4, 4))
+
+
+def test_integer_images_load_and_labels_must_be_integers(tmp_path):
+    np.save(tmp_path / "u8.npy", np.full((2, 1, 4, 4), 7, np.uint8))
+    x, y = load_images(tmp_path / "u8.npy", (1, 1, 4, 4))
+    assert x.dtype == torch.float32 and float(x[0, 0, 0, 0]) == 7.0 and y is None
+    np.savez(tmp_path / "l.npz", images=np.zeros((2, 1, 4, 4), np.float32), labels=np.array([0.5, 1.5]))
+    with pytest.raises(ValueError, match=r"labels have dtype float64; they must be integers"):
+        load_images(tmp_path / "l.npz", (1, 1, 4, 4))
+    (tmp_path / "bad.npy").write_bytes(b"\x93NUMPY garbage")
+    with pytest.raises(ValueError, match=r"data='.*bad.npy': not a readable .npy file of arrays"):
+        load_images(tmp_path / "bad.npy", (1, 1, 4, 4))

@@ -158,9 +158,16 @@ def test_files_of_earlier_versions_load(tmp_path, tensors):
 
 
 def test_the_schema_is_declared_once_and_saving_checks_it_too(tmp_path):
-    assert list(SCHEMA) == ["format", "model", "kwargs", "weights", "separation", "train", "ema"]
+    assert list(SCHEMA) == ["format", "model", "kwargs", "weights", "separation", "train", "ema", "tensors_sha256"]
     assert validate_sidecar(GOOD, "m.json").provenance.kwargs == KWARGS
     with pytest.raises(ValueError, match=r"x.json: train\['img_size'\]=0 must be a positive int"):
         save_model(create_model("mobilenet_v1", **KWARGS), tmp_path / "x.safetensors",
                    extra={"train": {**TRAIN, "img_size": 0}})
     assert not (tmp_path / "x.safetensors").exists()  # sepconv never writes a sidecar it would refuse
+
+
+@pytest.mark.parametrize("value", ["abc", "A" * 64, 7, None, ["0" * 64], "0" * 63 + "g"])
+def test_the_tensors_hash_must_be_a_sha256(value):
+    with pytest.raises(ValueError, match=r"m.json: tensors_sha256=.* must be the SHA-256 of the tensors file"):
+        validate_sidecar({**GOOD, "tensors_sha256": value}, "m.json")
+    assert validate_sidecar({**GOOD, "tensors_sha256": "0" * 64}, "m.json").tensors_sha256 == "0" * 64

@@ -6,7 +6,8 @@ name the flag the user typed (``--threads=0 must be a positive integer``). :func
 does that for the command that ran: an argument is a flag of that command when its parser has an
 option whose ``dest`` is the argument — or the name :data:`DESTS` gives it where the library and
 the command spell it differently. Arguments the command has no flag for (a model spec's
-``width_mult=...``) are left as they are.
+``width_mult=...``) are left as they are. ``NAME=True`` in such a message (``pass overwrite=True to
+replace it``) is the command's switch (``--overwrite``) wherever the command has one.
 
 Example::
 
@@ -43,9 +44,11 @@ def cli_message(err: BaseException, flags: dict[str, str]) -> str:
     """``err``'s message on one line, its argument (``err.argument``) written as the flag."""
     message = " ".join(str(err).split()) or type(err).__name__
     argument = getattr(err, "argument", None)
-    flag = flags.get(DESTS.get(argument, argument)) if isinstance(argument, str) else None
+    if not isinstance(argument, str):
+        return message
+    # "pass resume=True" / "pass overwrite=True" -> "pass --resume" / "--overwrite": a switch to give
+    message = re.sub(r"(?<![\w-])(\w+)=True\b", lambda m: flags.get(DESTS.get(m[1], m[1]), m[0]), message)
+    flag = flags.get(DESTS.get(argument, argument))
     if flag is None:
         return message
-    name = re.escape(argument)
-    message = re.sub(rf"(?<![\w-]){name}=True\b", flag, message)  # "pass resume=True" -> "pass --resume"
-    return re.sub(rf"(?<![\w-]){name}=", f"{flag}=", message)
+    return re.sub(rf"(?<![\w-]){re.escape(argument)}=", f"{flag}=", message)

@@ -13,6 +13,8 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from .._util.io import check_output
+from ..formats.checkpoint import check_checkpoint_output
 from ..weights import SOURCES, create_with_weights, save
 
 
@@ -32,14 +34,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--no-strict", action="store_true",
                    help="skip tensors the model or the file lacks (e.g. a headless file) instead of failing")
     p.add_argument("--out", required=True, help="the sepconv checkpoint to write (.safetensors)")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace a checkpoint already at --out (without it, one there is refused before any work)")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     if args.source not in SOURCES:
         raise ValueError(f"SOURCE={args.source!r} must be one of {', '.join(SOURCES)}")
-    if not str(args.out).endswith(".safetensors"):
-        raise ValueError(f"--out={args.out!r} must end in .safetensors")
+    check_checkpoint_output(args.out, "out", overwrite=args.overwrite)  # before the file is even read
+    source = Path(args.path)
+    if source.is_file():  # the checkpoint holds the same tensors, about the file's size
+        check_output(args.out, "out", need_bytes=source.stat().st_size)
     kwargs: dict[str, Any] = {}
     if args.width_mult is not None:
         kwargs["width_mult"] = args.width_mult

@@ -4,8 +4,8 @@
                     [--backend eager|channels_last|inductor|onnxruntime|all] [--threads T]
                     [--layers-on eager|onnxruntime]
                     [--train [--precision fp32,bf16,fp16|all]] [--impl native|im2col]
-                    [--json FILE|DIR] [--plot FILE.png|DIR] [--html FILE.html|DIR] [--remeasure]
-    sepconv profile --machine-only [--remeasure] [--threads T] [--json FILE|-]
+                    [--json FILE|DIR] [--plot FILE.png|DIR] [--html FILE.html|DIR] [--overwrite] [--remeasure]
+    sepconv profile --machine-only [--remeasure] [--threads T] [--json FILE|-] [--overwrite]
 
 MODEL (default ``mobilenet_v2``) is a registered name with arguments, ``package.module:callable``,
 a sepconv ``.safetensors`` checkpoint or a run directory, with optional ``--weights``
@@ -24,7 +24,9 @@ precision's peak with its engine (or why it is unavailable), and the library ver
 (the BN-folded export, each node mapped back to sepconv's layer names; a fused Conv+BN+activation
 counts as its conv's layer) instead of eager PyTorch's replay; ``--backend`` keeps its meaning
 (whole-model timing per engine). An input or batch whose tensors cannot fit in memory is refused
-before anything is allocated.
+before anything is allocated. Every output path is checked before anything is measured (a
+directory in the way, a folder that cannot be written); a file already there is replaced only with
+``--overwrite``.
 
 Example::
 
@@ -130,6 +132,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="write the roofline and by-kind charts; with several models a directory")
     p.add_argument("--html", default=None, metavar="FILE.html",
                    help="write one self-contained HTML report; with several models a directory")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace files already at --json, --plot or --html (without it, one there is refused "
+                        "before any measuring)")
     p.add_argument("--remeasure", action="store_true",
                    help="measure the machine's ceilings (memory levels, precision peaks) again instead of using "
                         "the cache")
@@ -199,10 +204,14 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _check_outputs(args: argparse.Namespace, several: bool) -> None:
-    """``--json``/``--plot``/``--html``: files with their suffix for one model, directories for several;
-    matplotlib present for the charts (before minutes of measuring, not after)."""
+    """``--json``/``--plot``/``--html``: files with their suffix for one model, directories for several
+    (each file they will hold checked); writable, and replaced only with ``--overwrite``; matplotlib
+    present for the charts (before minutes of measuring, not after)."""
     from .._util.figures import require_matplotlib
+    from .._util.io import check_output
+    from ..profile.summary import file_stems
 
+    files: list[tuple[str, Path]] = []  # (option, a file it will write)
     for option, suffix in OUTPUTS:
         path = getattr(args, option)
         if path is None or (option == "json" and path == "-" and not several):
@@ -211,12 +220,20 @@ def _check_outputs(args: argparse.Namespace, several: bool) -> None:
             if path == "-" or Path(path).is_file():
                 raise ValueError(f"{option}={path!r}: with several models --{option} names a directory (one "
                                  f"file per model and {SUMMARY}{suffix})")
+            check_output(path, option, directory=True)
+            files += [(option, Path(path) / f"{stem}{suffix}") for stem in [*file_stems([args.model, *args.more]),
+                                                                             SUMMARY]]
         else:
             suffixes = (".html", ".htm") if option == "html" else (suffix,)
             if option != "json" and not path.lower().endswith(suffixes):
                 raise ValueError(f"{option}={path!r} must end in {' or '.join(suffixes)}")
+            files.append((option, Path(path)))
         if option != "json":
             require_matplotlib(option, path)
+    for option, path in files:  # every one checked (and cleared of what a killed run left) ...
+        check_output(path, option)
+    for option, path in files if not args.overwrite else ():  # ... before any that is there is refused
+        check_output(path, option, overwrite=False)
 
 
 def _profile_each(args: argparse.Namespace, specs: list[str], shape: tuple[int, ...] | None, backends: list[str],

@@ -22,7 +22,8 @@ from pathlib import Path
 import torch
 from rich.console import Console
 
-from ..formats.checkpoint import save_model
+from .._util.io import check_output
+from ..formats.checkpoint import check_checkpoint_output, save_model
 from ..formats.plan import TARGETS
 from ..models.provenance import provenance_of
 from ..separation.core import separate
@@ -75,13 +76,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--lr", type=float, default=0.01, help="fine-tune learning rate (SGD, cosine; default 0.01)")
     p.add_argument("--out", type=Path, default=None, metavar="FILE",
                    help="write the separated model here (.safetensors + JSON sidecar)")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace a checkpoint already at --out (without it, one there is refused before any work)")
     p.add_argument("--json", action="store_true", help="print the report as JSON instead of the table")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    if args.out is not None and args.out.suffix != ".safetensors":
-        raise ValueError(f"--out={str(args.out)!r} must end in .safetensors")
+    if args.out is not None:  # before any work: the suffix, the folder, a checkpoint already there
+        check_checkpoint_output(args.out, "out", overwrite=args.overwrite)
     if args.batch is None:
         args.batch = 8 if args.data is None else 256
     if args.batch < 1:
@@ -97,6 +100,8 @@ def run(args: argparse.Namespace) -> int:
     if args.out is not None and provenance_of(model) is None:  # said before the work, not after
         raise ValueError(f"--out: {args.model} is no zoo model, so a checkpoint of it could not be rebuilt; "
                          "separate it in Python and save it yourself")
+    if args.out is not None:  # the separated model is at most the original's size
+        check_output(args.out, "out", need_bytes=sum(t.numel() * t.element_size() for t in model.state_dict().values()))
     trained = resolved.sidecar.train if resolved.sidecar is not None and resolved.sidecar.train else {}
     data = args.data or (trained.get("data") if args.finetune else None)
     if args.finetune and data is None:

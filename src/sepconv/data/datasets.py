@@ -291,11 +291,40 @@ def _cifar_batch(path: Path, label_key: str) -> tuple[torch.Tensor, torch.Tensor
     batch = _unpickle(path)
     if "data" not in batch or label_key not in batch:
         raise ValueError(f"{path}: not a CIFAR batch (keys {', '.join(sorted(batch))}; needs data and {label_key})")
-    data, labels = np.asarray(batch["data"]), np.asarray(batch[label_key], dtype=np.int64)
-    if data.dtype != np.uint8 or data.ndim != 2 or data.shape[1] != 3072 or labels.shape != (data.shape[0],):
+    data, labels = _array(batch["data"]), _array(batch[label_key])
+    if data.dtype != np.uint8 or data.ndim != 2 or data.shape[1] != 3072 or labels.shape != (data.shape[0],) \
+            or labels.dtype.kind not in "iu":
         raise ValueError(f"{path}: not a CIFAR batch (data {data.shape} {data.dtype} must be uint8 (N, 3072), "
-                         f"labels {labels.shape} must be ({data.shape[0] if data.ndim else '?'},))")
-    return torch.from_numpy(data.reshape(-1, 3, 32, 32).copy()), torch.from_numpy(labels)
+                         f"{label_key} {labels.shape} {labels.dtype} must be integers, shape "
+                         f"({data.shape[0] if data.ndim else '?'},))")
+    if labels.size and labels.min() < 0:
+        raise ValueError(f"{path}: {label_key} hold {int(labels.min())}; a class index is >= 0")
+    return torch.from_numpy(data.reshape(-1, 3, 32, 32).copy()), torch.from_numpy(labels.astype(np.int64))
+
+
+def _array(value: Any) -> np.ndarray:
+    """A batch's entry as an array; a bytes or str entry stays a 0-d array, refused by the shape check."""
+    try:
+        return np.asarray(value)
+    except (TypeError, ValueError, OverflowError):  # ragged lists and the like
+        return np.asarray(None)
+
+
+def _class_names(meta: dict[str, Any], key: str, path: Path) -> tuple[str, ...]:
+    """The meta file's class names: a list of str (or bytes)."""
+    names = meta.get(key)
+    if not isinstance(names, (list, tuple)) or not all(isinstance(n, (str, bytes)) for n in names):
+        raise ValueError(f"{path}: {key} must be a list of class names (str), not {_kind(names)}")
+    try:
+        return tuple(n.decode() if isinstance(n, bytes) else n for n in names)
+    except UnicodeDecodeError as err:
+        raise ValueError(f"{path}: {key} holds a class name that is not UTF-8 ({err})") from None
+
+
+def _kind(value: Any) -> str:
+    if isinstance(value, (list, tuple)):
+        return f"a {type(value).__name__} holding {', '.join(sorted({type(v).__name__ for v in value}))}"
+    return "missing" if value is None else f"a {type(value).__name__}"
 
 
 def cifar(root: Path, kind: str, img_size: int | None) -> ImageData:
@@ -303,17 +332,27 @@ def cifar(root: Path, kind: str, img_size: int | None) -> ImageData:
     if kind == "cifar10":
         parts = [_cifar_batch(root / f"data_batch_{i}", "labels") for i in range(1, 6)]
         test = _cifar_batch(root / "test_batch", "labels")
-        meta, names_key = _unpickle(root / "batches.meta"), "label_names"
+        meta_path, names_key = root / "batches.meta", "label_names"
     else:
         parts = [_cifar_batch(root / "train", "fine_labels")]
         test = _cifar_batch(root / "test", "fine_labels")
-        meta, names_key = _unpickle(root / "meta"), "fine_label_names"
-    names = tuple(n.decode() if isinstance(n, bytes) else str(n) for n in meta.get(names_key, []))
+        meta_path, names_key = root / "meta", "fine_label_names"
+    names = _class_names(_unpickle(meta_path), names_key, meta_path)
     train = TensorImages(torch.cat([p[0] for p in parts]), torch.cat([p[1] for p in parts]))
     val = TensorImages(*test)
-    top = int(max(train.labels.max(), val.labels.max()))
-    if len(names) <= top:
-        raise ValueError(f"{root}: its meta file names {len(names)} classes ({names_key}) but labels reach {top}")
+    if len(train) == 0 or len(val) == 0:
+        raise ValueError(f"{root}: {'the training batches hold' if len(train) == 0 else 'the test batch holds'} "
+                         "no images")
+    files = [root / f"data_batch_{i}" for i in range(1, 6)] + [root / "test_batch"] if kind == "cifar10" else \
+        [root / "train", root / "test"]
+    for path, (_, labels) in zip(files, [*parts, test]):
+        if labels.numel() and int(labels.max()) >= len(names):
+            raise ValueError(f"{path}: labels reach {int(labels.max())}, but {meta_path.name} names {len(names)} "
+                             f"classes ({names_key})")
+    present = int(train.labels.unique().numel())
+    if present < 2:
+        raise ValueError(f"{root}: every training image is of one class ({names[int(train.labels[0])]!r}); "
+                         "classification needs at least two")
     mean, std = _stats(train.images)
     return ImageData(f"{kind}:{root}", train, val, names, 3, mean, std, img_size or 32,
                      crop_scale=(0.35, 1.0), hflip=True)

@@ -17,7 +17,13 @@ separation           ``[{"to": TARGET, "layers": {name: {"to": TARGET, "setting"
 train                what ``sepconv train`` records (:data:`TRAIN_SCHEMA`; for a super-resolution
                      model, ``task: "super_resolution"`` and :data:`SR_TRAIN_SCHEMA`)
 ema                  ``true`` for the EMA weights of a run
+tensors_sha256       the SHA-256 of the ``.safetensors`` file the sidecar belongs to (64 hex
+                     digits; absent in files of older versions, which still load)
 ========== ========= ========================================================================
+
+A sidecar that records ``tensors_sha256`` is read only beside the tensors it names:
+:func:`read_sidecar` refuses a pair whose files do not belong together (one replaced without the
+other, or the write of the pair killed between its two renames) with :class:`MismatchedSidecar`.
 
 Numbers must be finite (``json`` accepts ``NaN`` and ``Infinity``; sepconv does not) and nothing
 may nest deeper than :data:`~sepconv.models.provenance.MAX_DEPTH` levels.
@@ -36,17 +42,19 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .._util.io import file_sha256
 from ..models.provenance import Provenance, json_typed
 from ..models.registry import accepted_arguments, list_models, model_entry
 from .plan import PLAN_KEY, TARGETS
 
-__all__ = ["FORMAT", "MAX_BYTES", "SCHEMA", "SR_TRAIN_SCHEMA", "TRAIN_SCHEMA", "Sidecar", "parse_sidecar",
-           "read_sidecar", "sidecar_label", "sidecar_path", "validate_sidecar"]
+__all__ = ["FORMAT", "MAX_BYTES", "MismatchedSidecar", "SCHEMA", "SR_TRAIN_SCHEMA", "TRAIN_SCHEMA", "Sidecar",
+           "parse_sidecar", "read_sidecar", "sidecar_label", "sidecar_path", "validate_sidecar"]
 
 FORMAT = "sepconv"
 MAX_BYTES = 16 * 2**20  # far above any sidecar sepconv writes (ImageNet's class names are ~20 kB)
@@ -59,6 +67,7 @@ class Sidecar:
     provenance: Provenance
     train: dict[str, Any] | None = None  # TRAIN_SCHEMA; eval needs it to preprocess as training did
     ema: bool = False  # the weights are a run's exponential moving average
+    tensors_sha256: str | None = None  # the tensors file it belongs to; None in files older than the key
 
     def to_json(self) -> dict[str, Any]:
         """The document to write (and what :func:`validate_sidecar` accepts back)."""
@@ -67,7 +76,13 @@ class Sidecar:
             doc["train"] = self.train
         if self.ema:
             doc["ema"] = True
+        if self.tensors_sha256 is not None:
+            doc["tensors_sha256"] = self.tensors_sha256
         return doc
+
+
+class MismatchedSidecar(ValueError):
+    """A sidecar and a tensors file that do not belong together: the sidecar records another file's SHA-256."""
 
 
 class _Invalid(Exception):
@@ -191,6 +206,11 @@ def _ema(value: Any, doc: dict[str, Any]) -> None:
     _need(isinstance(value, bool), "ema", value, "must be true or false")
 
 
+def _tensors_sha256(value: Any, doc: dict[str, Any]) -> None:
+    _need(isinstance(value, str) and re.fullmatch("[0-9a-f]{64}", value) is not None, "tensors_sha256", value,
+          "must be the SHA-256 of the tensors file (64 lowercase hex digits)")
+
+
 # key -> (check, required); checked in this order (kwargs needs model)
 SCHEMA: dict[str, tuple[Callable[[Any, dict[str, Any]], None], bool]] = {
     "format": (_format, True),
@@ -200,6 +220,7 @@ SCHEMA: dict[str, tuple[Callable[[Any, dict[str, Any]], None], bool]] = {
     PLAN_KEY: (_separation, False),
     "train": (_train, False),
     "ema": (_ema, False),
+    "tensors_sha256": (_tensors_sha256, False),
 }
 
 
@@ -237,7 +258,7 @@ def validate_sidecar(doc: Any, where: str | Path) -> Sidecar:
     except _Invalid as bad:
         what = bad.rule if not bad.key else f"{bad.key}={_short(bad.value)} {bad.rule}"
         raise ValueError(f"{where}: {what}") from None
-    return Sidecar(Provenance.from_json(doc), doc.get("train"), doc.get("ema", False))
+    return Sidecar(Provenance.from_json(doc), doc.get("train"), doc.get("ema", False), doc.get("tensors_sha256"))
 
 
 def parse_sidecar(text: str, where: str | Path) -> Sidecar:
@@ -262,7 +283,8 @@ def sidecar_label(checkpoint: str | Path) -> str:
 
 
 def read_sidecar(checkpoint: str | Path) -> Sidecar:
-    """The validated sidecar beside the sepconv checkpoint ``checkpoint`` (a ``.safetensors`` path)."""
+    """The validated sidecar beside the sepconv checkpoint ``checkpoint`` (a ``.safetensors`` path);
+    one that records the SHA-256 of another tensors file is refused (:class:`MismatchedSidecar`)."""
     path = Path(checkpoint)
     if not path.is_file():
         raise ValueError(f"{str(path)!r}: no such file")
@@ -278,4 +300,14 @@ def read_sidecar(checkpoint: str | Path) -> Sidecar:
         text = side.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as err:
         raise ValueError(f"{where}: cannot be read as UTF-8 text ({type(err).__name__}: {err})") from None
-    return parse_sidecar(text, where)
+    sidecar = parse_sidecar(text, where)
+    if sidecar.tensors_sha256 is not None:
+        try:
+            actual = file_sha256(path)
+        except OSError as err:
+            raise ValueError(f"{str(path)!r}: cannot be read ({type(err).__name__}: {err.strerror or err})") from None
+        if actual != sidecar.tensors_sha256:
+            raise MismatchedSidecar(f"{where}: records the tensors file with SHA-256 {sidecar.tensors_sha256[:12]}..., "
+                                    f"but {path.name} has {actual[:12]}...: the two files do not belong together "
+                                    "(one was replaced without the other)")
+    return sidecar

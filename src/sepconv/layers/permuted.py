@@ -8,12 +8,43 @@ special case; here the permutation is whatever keeps most of the trained weights
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 from torch import nn
 
+from .._util.checks import ArgumentError
 from ._input import checked
 from .grouped import GroupedConv2d
 from .padding import Padding
+
+
+def permutation_index(name: str, value: Any) -> torch.Tensor:
+    """``value`` as a 1-D long tensor holding a permutation of ``0..n-1``; anything else (floats,
+    bools, another shape, repeats) is an :class:`ArgumentError` naming ``name``."""
+    rule = "must be a permutation of 0..n-1: a 1-D tensor of integer channel indices"
+    try:
+        index = value if isinstance(value, torch.Tensor) else torch.as_tensor(value)
+    except (TypeError, ValueError, RuntimeError, OverflowError):
+        raise ArgumentError(name, f"{name}={value!r} {rule}") from None
+    if index.dtype.is_floating_point or index.dtype.is_complex or index.dtype == torch.bool or index.dim() != 1:
+        raise ArgumentError(name, f"{name}={_short(index)} {rule}")
+    index = index.long()
+    if not torch.equal(torch.sort(index).values, torch.arange(len(index), device=index.device)):
+        raise ArgumentError(name, f"{name}={_short(index)} must be a permutation of 0..{len(index) - 1}")
+    return index
+
+
+def _permutation_of(name: str, value: Any, channels_name: str, channels: int) -> torch.Tensor:
+    index = permutation_index(name, value)
+    if len(index) != channels:
+        raise ArgumentError(name, f"{name} permutes {len(index)} channels; {channels_name}={channels}")
+    return index
+
+
+def _short(index: torch.Tensor) -> str:
+    values = index.flatten()[:16].tolist()
+    return f"{values}{' ...' if index.numel() > 16 else ''}" if index.dim() else repr(index.item())
 
 
 class ChannelPermutation(nn.Module):
@@ -29,9 +60,7 @@ class ChannelPermutation(nn.Module):
 
     def __init__(self, index: torch.Tensor) -> None:
         super().__init__()
-        index = torch.as_tensor(index, dtype=torch.long)
-        if index.dim() != 1 or not torch.equal(torch.sort(index).values, torch.arange(len(index))):
-            raise ValueError(f"index={index.tolist()} must be a permutation of 0..{len(index) - 1}")
+        index = permutation_index("index", index)
         self.register_buffer("index", index)
         self.in_channels = self.out_channels = len(index)
 
@@ -71,10 +100,13 @@ class PermutedGroupedConv2d(nn.Module):
         out_perm: torch.Tensor | None = None,
     ) -> None:
         super().__init__()
-        self.perm_in = nn.Identity() if in_perm is None else ChannelPermutation(in_perm)
-        self.grouped = GroupedConv2d(in_channels, out_channels, kernel_size, groups, False, stride, padding,
-                                     dilation, bias)
-        self.perm_out = nn.Identity() if out_perm is None else ChannelPermutation(torch.argsort(torch.as_tensor(out_perm)))
+        grouped = GroupedConv2d(in_channels, out_channels, kernel_size, groups, False, stride, padding, dilation,
+                                bias)  # checks the channel counts the permutations are checked against
+        self.perm_in = nn.Identity() if in_perm is None else ChannelPermutation(
+            _permutation_of("in_perm", in_perm, "in_channels", in_channels))
+        self.grouped = grouped
+        self.perm_out = nn.Identity() if out_perm is None else ChannelPermutation(
+            torch.argsort(_permutation_of("out_perm", out_perm, "out_channels", out_channels)))
         self.in_channels, self.out_channels, self.groups = in_channels, out_channels, groups
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

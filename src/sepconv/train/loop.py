@@ -48,6 +48,7 @@ from torch import nn
 from torch.utils.data import DataLoader, DistributedSampler
 
 from .._util.checks import ArgumentError
+from .._util.io import check_output
 from .._util.runtime import eval_mode, threads_set_to
 from ..data.datasets import (
     FolderImages,
@@ -255,6 +256,8 @@ class Trainer:
         # fp16's narrow range needs loss scaling; bf16 keeps fp32's exponent and needs none.
         self.scaler = torch.amp.GradScaler(self.info.device.type, enabled=self.speed.precision == "fp16")
         self.ema = ema_model(self.model, c.ema) if c.ema else None  # fp32 weights: autocast leaves them be
+        if self.out is not None and self.info.is_main:  # a checkpoint's size, before the first step
+            check_output(self.out, "out", directory=True, need_bytes=self._checkpoint_bytes())
         self.epoch, self.step_in_epoch, self.history, self.partial_sums = 0, 0, [], None
         if self.state is not None:
             self._restore(self.state)
@@ -308,8 +311,7 @@ class Trainer:
         c = self.config
         if self.out is None:
             return None
-        if self.out.exists() and not self.out.is_dir():
-            raise ValueError(f"out={str(self.out)!r} is a file, not a run directory")
+        check_output(self.out, "out", directory=True)  # a directory, writable; what a killed run left removed
         state_file = self.out / STATE_FILE
         if not c.resume:
             if state_file.exists():
@@ -328,6 +330,13 @@ class Trainer:
         if changed:
             raise ValueError(f"{state_file}: --resume must repeat the run's options; changed: {', '.join(changed)}")
         return state
+
+    def _checkpoint_bytes(self) -> int:
+        """About what one checkpoint takes on disk: the weights (and the EMA's), and the optimizer's
+        state, at most two tensors the size of each parameter (Adam's moments)."""
+        weights = sum(t.numel() * t.element_size() for t in self.model.state_dict().values())
+        params = sum(p.numel() * p.element_size() for p in self.model.parameters())
+        return weights * (2 if self.ema is not None else 1) + 2 * params
 
     def _build_model(self) -> nn.Module:
         c, data = self.config, self.data
@@ -546,11 +555,11 @@ class Trainer:
                     row.update(precision=self.speed.precision, channels_last=self.speed.channels_last,
                                compile=self.speed.compile)
                     self.history.append(row)
+                    self.save(epoch)  # committed first: the metrics files only ever show committed epochs
                     if self.out is not None and self.info.is_main:
                         plot = epoch + 1 == last or time.perf_counter() - plotted > PLOT_EVERY_S
                         write_metrics(self.out, self.history, f"{c.model} {c.model_kwargs} on {c.data}", plot)
                         plotted = time.perf_counter() if plot else plotted
-                    self.save(epoch)
                     self.epoch, self.step_in_epoch = epoch + 1, 0
                     if self.info.is_main and c.progress:
                         _print_row(row, self.metric)

@@ -30,16 +30,17 @@ import base64
 import json
 import os
 import random
+import shutil
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file
 from torch import nn
 
 from .._util.io import atomic_write, atomic_write_text
-from ..formats.checkpoint import check_state_dict, save_model
+from ..formats.checkpoint import check_state_dict, save_model, save_tensors
 
 __all__ = ["STATE_FILE", "load_checkpoint", "prune", "read_state", "rng_state", "save_checkpoint", "set_rng_state"]
 
@@ -133,7 +134,7 @@ def save_checkpoint(out: str | Path, *, step: int, model: nn.Module, optimizer: 
         files["ema"] = _step_name("ema", step)
         save_model(ema, out / files["ema"], extra={**(model_extra or {}), "ema": True})
     tensors, optim_meta = split_optimizer_state(optimizer)
-    atomic_write(out / files["optim"], lambda tmp: save_file(tensors, tmp, metadata={"format": "sepconv-optimizer"}))
+    atomic_write(out / files["optim"], lambda tmp: save_tensors(tensors, tmp, metadata={"format": "sepconv-optimizer"}))
     state = {"version": STATE_VERSION, "step": int(step), "files": files, "optimizer": optim_meta,
              "rng": rng_state(), **payload}
     path = out / STATE_FILE
@@ -167,11 +168,15 @@ def prune(out: Path, current: dict[str, str]) -> None:
         for p in out.glob(f"{kind}-*.*"):
             if p.name not in keep and p.suffix in (".safetensors", ".json"):
                 p.unlink(missing_ok=True)
-    # atomic_write's and _link's temporary files, and safetensors' own: its save_file
-    # (0.8 here) writes through a Rust tempfile ".tmpXXXXXX" beside the target, left behind by SIGKILL.
+    # atomic_write's temporary folders (and the files of older versions) and _link's temporary files,
+    # and safetensors' own: its save_file (0.8 here) writes through a Rust tempfile ".tmpXXXXXX" beside
+    # its target (inside atomic_write's folder now; beside the run's files in older versions).
     for pattern in (".*.tmp", ".*.link", ".tmp??????"):
         for p in out.glob(pattern):
-            p.unlink(missing_ok=True)
+            if p.is_dir() and not p.is_symlink():
+                shutil.rmtree(p, ignore_errors=True)
+            else:
+                p.unlink(missing_ok=True)
 
 
 def read_state(out: str | Path) -> dict[str, Any]:
