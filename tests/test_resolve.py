@@ -154,3 +154,14 @@ def test_default_input_shape():
     assert default_input_shape(create_model("mobilefacenet", img_size=96)) == (1, 3, 96, 96)
     assert default_input_shape(nn.Sequential(nn.Linear(3, 3))) == (1, 3, 224, 224)
     assert default_input_shape(nn.Sequential(nn.Conv2d(5, 3, 1))) == (1, 5, 224, 224)
+
+
+def test_img_size_is_every_classification_models_input_size():
+    """The resolution multiplier (MobileNets Section 4.2) is the input: ``img_size`` sets the shape every command
+    builds, is kept in the provenance (so a checkpoint rebuilds with it) and leaves the network as it is;
+    MobileFaceNet's own ``img_size`` still sizes its GDC."""
+    resolved = resolve_model("mobilenet_v2:img_size=96")
+    assert resolved.input_shape == (1, 3, 96, 96) and resolved.model.provenance.kwargs == {"img_size": 96}
+    assert default_input_shape(create_model("xception", img_size=150)) == (1, 3, 150, 150)
+    assert default_input_shape(create_model("xception")) == (1, 3, 299, 299)
+    assert create_model("mobilefacenet", img_size=96).gdc.kernel_size == (6, 6)  # 96 px / 16

@@ -94,9 +94,12 @@ def test_register_bind_defaults_and_create(scratch_registry):
     model = create_model("tiny_registry_net", bias=False)
     assert model.out_channels == 3 and model.bias is None  # the bound default, the caller's argument
     assert model.provenance == Provenance("tiny_registry_net", {"bias": False})  # what the caller asked for
-    assert accepted_arguments(entry) == ["width", "bias"]
-    assert argument_defaults(entry) == {"width": 3, "bias": True}
-    with pytest.raises(ValueError, match="tiny_registry_net: unknown argument.* depth; accepted: width, bias"):
+    # img_size: every classification model's input side (the resolution multiplier), its registry size by default
+    assert accepted_arguments(entry) == ["width", "bias", "img_size"]
+    assert argument_defaults(entry) == {"width": 3, "bias": True, "img_size": 32}
+    assert create_model("tiny_registry_net", img_size=16).provenance == Provenance("tiny_registry_net",
+                                                                                   {"img_size": 16})
+    with pytest.raises(ValueError, match="tiny_registry_net: unknown argument.* depth=2 .*; accepted: width, bias"):
         create_model("tiny_registry_net", depth=2)
     with pytest.raises(ValueError, match="model name 'tiny_registry_net' is registered twice"):
         register_model("tiny_registry_net", paper="again")(tiny)

@@ -35,6 +35,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--kernel", type=int, default=3, metavar="K", help="kernel size K (default 3)")
     p.add_argument("--size", type=int, default=64, metavar="D", help="input height and width (default 64)")
     p.add_argument("--stride", type=int, default=1, help="stride (default 1)")
+    p.add_argument("--padding", choices=("same", "valid"), default="same",
+                   help="same (default: the map keeps its size at stride 1) or valid (no padding: the seed's "
+                        "81 against 72 with --in-channels 1 --out-channels 1 --size 5)")
     p.add_argument("--groups", type=int, default=None, metavar="G",
                    help="groups of the grouped form (default: the largest of 8, 4, 2 dividing M and N)")
     p.add_argument("--depth-multiplier", type=int, default=1, metavar="d",
@@ -74,7 +77,7 @@ def run(args: argparse.Namespace) -> int:
         in_channels=args.in_channels, out_channels=args.out_channels, kernel=args.kernel, size=args.size,
         stride=args.stride, groups=args.groups, depth_multiplier=args.depth_multiplier, segments=args.segments,
         batch=args.batch, threads=args.threads, repeats=args.repeats, warmup=args.warmup, impl=args.impl,
-        train=args.train,
+        train=args.train, padding=args.padding,
     )
     if args.json:
         print(result.to_json())

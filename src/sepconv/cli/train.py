@@ -78,6 +78,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     s.add_argument("model", metavar="MODEL", help="registry name, optionally with arguments (not width_mult)")
     s.add_argument("--width-mults", default="0.25,0.5,0.75,1.0", metavar="A,B,...",
                    help="comma-separated width multipliers (default 0.25,0.5,0.75,1.0)")
+    s.add_argument("--img-sizes", default=None, metavar="S1,S2,...",
+                   help="also sweep the input size, MobileNets' resolution multiplier (Section 4.2): every width at "
+                        "every size, each trained and measured at it, into OUT/width-<alpha>-img-<size> "
+                        "(not with --img-size)")
     _train_args(s)
     s.add_argument("--out", default=None, metavar="DIR", help="sweep directory (default runs/sweep-<model>)")
     s.add_argument("--repeats", type=int, default=20, help="timed runs per model for latency (default 20)")
@@ -250,13 +254,14 @@ def _sr_line(row: dict) -> str:
 
 
 def run_sweep(args: argparse.Namespace) -> int:
-    from ..train.width_sweep import parse_widths, sweep, sweep_table
+    from ..train.width_sweep import parse_img_sizes, parse_widths, sweep, sweep_table
 
     widths = parse_widths(args.width_mults)
+    img_sizes = None if args.img_sizes is None else parse_img_sizes(args.img_sizes)
     if args.repeats < 1:
         raise ValueError(f"--repeats={args.repeats} must be a positive integer")
     out = args.out or f"runs/sweep-{parse_spec(args.model)[0]}"
-    doc = sweep(_config(args, out), widths, out, repeats=args.repeats)
+    doc = sweep(_config(args, out), widths, out, img_sizes=img_sizes, repeats=args.repeats)
     if args.json:
         print(json.dumps(doc, indent=2))
     else:

@@ -14,9 +14,12 @@ segmented (S segments)        ``SegmentedSeparableConv2d(M, N, K, S)``    D^2 / 
 ============================  ==========================================  ==================================
 
 W1 is the width of the spatial form's first (``K x 1``) conv's output, which only the second conv
-strides: with stride 1 the spatial ratio is ``1/K + N/(M K)`` and the segmented one
-``1/K^2 + N/(M S)``. The measured ratio comes from :func:`sepconv.cost.analyze` on the real module,
-the theory from :func:`sepconv.cost.conv_macs` on the formula's terms; they agree exactly (a test
+strides: with stride 1 and "same" padding the spatial ratio is ``1/K + N/(M K)`` and the segmented one
+``1/K^2 + N/(M S)``. ``padding="valid"`` (no padding) shrinks every output: the seed's worked example,
+a 3x3 kernel on a 5x5 single-channel map, costs 9 x 9 = 81 multiplications against 3x5 x 3 = 45 for the
+3x1 conv and 3x3 x 3 = 27 for the 1x3 one, 72 in all (``sepconv compare --padding valid --in-channels 1
+--out-channels 1 --size 5``); with "same" padding both convs keep the 5x5 map (225 against 150).
+The measured ratio comes from :func:`sepconv.cost.analyze` on the real module, the theory from :func:`sepconv.cost.conv_macs` on the formula's terms; they agree exactly (a test
 checks it), and the latency column shows how far the clock follows them.
 
 ``sepconv compare --json`` prints :meth:`CompareResult.to_dict`: ``config`` (the arguments, with
@@ -58,7 +61,7 @@ from rich.table import Table
 from rich.text import Text
 from torch import nn
 
-from .._util.checks import boolean, non_negative_int, positive_int
+from .._util.checks import ArgumentError, boolean, non_negative_int, one_of, positive_int
 from .._util.memory import check_fits, format_bytes
 from .._util.runtime import threads_set_to
 from .._util.timing import Timing
@@ -71,6 +74,7 @@ from .impls import ImplResult, run_impls
 __all__ = ["CompareConfig", "CompareResult", "FormResult", "check_memory", "compare_layer", "memory_needed"]
 
 DEFAULT_DIVISORS = (8, 4, 2)  # tried, largest first, when --groups / --segments are not given
+PADDINGS = ("same", "valid")  # symmetric "same" (sepconv.layers.padding), or none
 
 
 @dataclass(frozen=True)
@@ -132,6 +136,7 @@ class CompareConfig:
     warmup: int
     impl: tuple[str, ...] = ("native",)
     train: bool = False
+    padding: str = "same"
 
     @property
     def shows_impls(self) -> bool:
@@ -160,6 +165,8 @@ class CompareResult:
             del config["impl"]
         if not self.config.train:
             del config["train"]
+        if self.config.padding == "same":  # as it was before padding was an option
+            del config["padding"]
         return {"config": config, "threads": self.threads,
                 "forms": [row.to_dict(self.config.shows_impls) for row in self.forms]}
 
@@ -183,7 +190,7 @@ class CompareResult:
         table = Table(
             box=box.SIMPLE_HEAD,
             title=f"{c.kernel}x{c.kernel} conv, {c.in_channels} -> {c.out_channels} channels, "
-                  f"{c.size}x{c.size} input, stride {c.stride}",
+                  f"{c.size}x{c.size} input, stride {c.stride}" + ("" if c.padding == "same" else ", no padding"),
             caption=caption,
         )
         table.add_column("form", max_width=24)
@@ -247,13 +254,16 @@ def compare_layer(
     warmup: int = 3,
     impl: str | Sequence[str] = "native",
     train: bool = False,
+    padding: str = "same",
 ) -> CompareResult:
     """Build every form of one conv layer, count it with the cost model, and time it.
 
     ``groups`` / ``segments`` given explicitly must divide the channels (else ``ValueError``);
     left as None, the largest of 8, 4, 2 that fits is used, and when none fits the form is listed
     with the reason. ``threads`` sets ``torch.set_num_threads`` for the timing (restored
-    afterwards); ``repeats=0`` skips timing. Sizes use "same" padding, as the layers do by default.
+    afterwards); ``repeats=0`` skips timing. ``padding`` is "same" (as the layers by default: stride 1
+    keeps the map's size) or "valid" (none: each output is ``size - kernel + 1`` at stride 1, and
+    ``size`` must be at least ``kernel``).
     Every form is timed interleaved with the others (one call of each per round), under each
     implementation in ``impl`` ("native", "im2col" or "native,im2col"; im2col is Caffe's historical
     algorithm, reproduced to explain old reports, not a recommended path: see
@@ -274,6 +284,10 @@ def compare_layer(
         positive_int(name, value)
     non_negative_int("repeats", repeats)
     non_negative_int("warmup", warmup)
+    one_of("padding", padding, PADDINGS)
+    if padding == "valid" and size < kernel:
+        raise ArgumentError("size", f"size={size} is smaller than kernel={kernel}: padding='valid' needs "
+                            "size >= kernel (an unpadded conv has no output position otherwise)")
     if threads is not None:
         positive_int("threads", threads)
     if groups is not None:
@@ -290,7 +304,7 @@ def compare_layer(
     if segments is None:
         segments = next((s for s in DEFAULT_DIVISORS if out_channels % s == 0 and s < out_channels), None)
     config = CompareConfig(in_channels, out_channels, kernel, size, stride, groups, depth_multiplier, segments,
-                           batch, repeats, warmup, impls, train)
+                           batch, repeats, warmup, impls, train, padding)
     check_memory(config)
 
     forms = _forms(config)
@@ -357,36 +371,40 @@ class _Form:
 
 def _forms(c: CompareConfig) -> list[_Form]:
     """Every form of the layer ``c`` describes, with its closed-form MACs ratio (batch 1)."""
-    m, n, k, size, stride = c.in_channels, c.out_channels, c.kernel, c.size, c.stride
+    m, n, k, size, stride, pad = c.in_channels, c.out_channels, c.kernel, c.size, c.stride, c.padding
     d, g, s = c.depth_multiplier, c.groups, c.segments
-    oh, ow = _same_output((size, size), (k, k), (stride, stride))
-    h1, w1 = _same_output((size, size), (k, 1), (stride, 1))
+    oh, ow = _output((size, size), (k, k), (stride, stride), pad)
+    h1, w1 = _output((size, size), (k, 1), (stride, 1), pad)
     standard = conv_macs(m, n, k, (oh, ow))
     divisors = ", ".join(map(str, DEFAULT_DIVISORS))
-    forms = [_Form("standard", f"standard {k}x{k}", lambda: Conv2d(m, n, k, stride, bias=False), Fraction(1), "1")]
+    simple = stride == 1 and pad == "same"  # the closed forms' short spelling holds
+    forms = [_Form("standard", f"standard {k}x{k}", lambda: Conv2d(m, n, k, stride, pad, bias=False), Fraction(1),
+                   "1")]
     if g:
-        forms.append(_Form("grouped", f"grouped G={g}", lambda: GroupedConv2d(m, n, k, g, stride=stride),
+        forms.append(_Form("grouped", f"grouped G={g}",
+                           lambda: GroupedConv2d(m, n, k, g, stride=stride, padding=pad),
                            Fraction(conv_macs(m, n, k, (oh, ow), g), standard), "1/G"))
     else:
         forms.append(_Form("grouped", "grouped", f"none of {divisors} divides {m} and {n}; give groups"))
     forms.append(_Form(
         "depthwise_separable", f"dw-separable d={d}",
-        lambda: SeparableConv2d(m, n, k, stride, depth_multiplier=d),
+        lambda: SeparableConv2d(m, n, k, stride, padding=pad, depth_multiplier=d),
         Fraction(conv_macs(m, m * d, k, (oh, ow), m) + conv_macs(m * d, n, 1, (oh, ow)), standard),
         "1/N + 1/K²" if d == 1 else "d/N + d/K²"))
     if k > 1:
         forms.append(_Form(
             "spatially_separable", f"spatial {k}x1+1x{k}",
-            lambda: SpatiallySeparableConv2d(m, n, k, stride=stride),
+            lambda: SpatiallySeparableConv2d(m, n, k, stride=stride, padding=pad),
             Fraction(conv_macs(m, n, (k, 1), (h1, w1)) + conv_macs(n, n, (1, k), (oh, ow)), standard),
-            "1/K + N/(MK)" if stride == 1 else "(M·W₁ + N·W')/(M·K·W')"))
+            "1/K + N/(MK)" if simple else "(M·W₁ + N·W')/(M·K·W')"))
     else:
         forms.append(_Form("spatially_separable", "spatial", "a 1x1 kernel has nothing to separate"))
     if s:
         forms.append(_Form(
-            "segmented", f"segmented S={s}", lambda: SegmentedSeparableConv2d(m, n, k, s, stride=stride),
+            "segmented", f"segmented S={s}",
+            lambda: SegmentedSeparableConv2d(m, n, k, s, stride=stride, padding=pad),
             Fraction(conv_macs(m, n, 1, (size, size)) + conv_macs(n, n, k, (oh, ow), s), standard),
-            "1/K² + N/(MS)" if stride == 1 else "D²/(K²·H'W') + N/(M·S)"))
+            "1/K² + N/(MS)" if simple else "D²/(K²·H'W') + N/(M·S)"))
     else:
         forms.append(_Form("segmented", "segmented",
                            f"none of {divisors} below {n} divides it; give segments"))
@@ -410,9 +428,11 @@ def _speedup(standard: Timing | None, timing: Timing | None) -> float | None:
     return standard.median_ms / timing.median_ms
 
 
-def _same_output(size: tuple[int, int], kernel: tuple[int, int], stride: tuple[int, int]) -> tuple[int, int]:
-    """Output (H, W) of a conv with sepconv's "same" padding (see :mod:`sepconv.layers.padding`)."""
-    padding, _ = resolve_padding("same", kernel, stride, (1, 1))
+def _output(size: tuple[int, int], kernel: tuple[int, int], stride: tuple[int, int],
+            padding: str = "same") -> tuple[int, int]:
+    """Output (H, W) of a conv with sepconv's ``padding`` ("same" or "valid", see
+    :mod:`sepconv.layers.padding`)."""
+    padding, _ = resolve_padding(padding, kernel, stride, (1, 1))
     if padding == "same":
         return size
     oh, ow = (conv_output_size(n, k, st, p) for n, k, st, p in zip(size, kernel, stride, padding))

@@ -25,6 +25,11 @@ Counts (1000 classes, 224 px): "paper" 60,965,224 parameters ("60 million parame
 714,188,480 MACs (torchvision's own counts). With ``groups=2`` conv2, conv4 and conv5 have half the
 parameters and MACs a one-group layer of the same widths would have.
 
+The two groups as structured sparsity: Ioannou et al. 2017 (*Deep Roots*, arXiv 1605.06489, Section
+1) observe that the grouped net, with markedly fewer weights, matched the one-group net's accuracy,
+and make filter groups a design choice (root modules: :mod:`sepconv.models.roots`, the ``groups``
+switch of the standard-conv baselines ``mobilenet_v1:conv=standard`` and ``vgg16``).
+
 Initialisation: the zoo's one rule (:meth:`~sepconv.models._base.ConvNet.init_weights`: Kaiming fan-out
 convs, zero biases, linear normal(0, 0.01)). The paper draws every weight from normal(0, 0.01) and sets
 the biases of conv2, conv4, conv5 and the hidden fully connected layers to 1 (Section 5); torchvision

@@ -10,20 +10,33 @@ width 1, 6.9M and 585M at 1.4. The architecture of Table 2 at 1.4 has 6,108,776 
 every implementation), so the 6.9M cannot be reached by the table itself. Width 0.35 is not in
 this paper's tables; MobileNetV3's Table 3 (Howard et al. 2019) prints it: 59.2M MACs, 1.6M
 parameters.
+
+Two switches test the paper's reasons, the defaults being the paper's network:
+
+- ``project_act``: the activation after each bottleneck's 1x1 projection. ``None`` (default) is the
+  linear bottleneck of Section 3.2 ("it is important to remove non-linearities in the narrow layers
+  in order to maintain representational power"; Figure 6(a) trains ReLU6 there against linear and
+  linear wins); ``"relu6"`` (or ``"relu"``) puts one back. Only each block's ``project.act`` changes.
+- ``expand_ratio``: an int replacing every expansion factor t of Table 2 but the first row's t = 1
+  (Section 3.3 and 6.1: t = 6 throughout; "smaller network sizes are better served by slightly
+  smaller expansion rates"). ``None`` (default) keeps Table 2; t = 1 leaves the blocks without
+  their expanding 1x1 conv.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import torch
 from torch import nn
 
+from .._util.checks import one_of, positive_int
 from ..layers import ConvNormAct, InvertedResidual, make_divisible
 from ..layers._input import checked
 from ._base import (
+    ACTIVATIONS,
     Backbone,
     Body,
     Classifier,
@@ -82,19 +95,44 @@ def bottlenecks(table: Sequence[Bottleneck], width: int, width_mult: float = 1.0
     return blocks, strides, channels
 
 
-def mobilenet_v2_body(width_mult: float, in_chans: int, act: str, bn_eps: float, padding: str) -> Body:
+def expanded(table: Sequence[Bottleneck], expand_ratio: int | None) -> list[Bottleneck]:
+    """``table`` with every expansion factor t other than 1 replaced by ``expand_ratio`` (``None``:
+    ``table`` as it is)."""
+    if expand_ratio is None:
+        return list(table)
+    positive_int("expand_ratio", expand_ratio)
+    return [row if row.t == 1 else replace(row, t=expand_ratio) for row in table]
+
+
+def project_with(blocks: Sequence[nn.Module], project_act: str | None) -> None:
+    """Give each inverted residual's projection (linear in :class:`~sepconv.layers.InvertedResidual`,
+    as the paper's) the activation ``project_act``; ``None`` keeps it linear. Activations hold no
+    state but PReLU's slope, so the state_dict keys stay the default model's."""
+    if project_act is None:
+        return
+    act = activation(one_of("project_act", project_act, ACTIVATIONS))
+    for block in blocks:
+        block.project.act = act()
+
+
+def mobilenet_v2_body(width_mult: float, in_chans: int, act: str, bn_eps: float, padding: str,
+                      project_act: str | None = None, expand_ratio: int | None = None) -> Body:
     """Table 2 up to its last bottleneck row: the stride-2 stem and seventeen inverted residuals,
-    widths times ``width_mult`` rounded to multiples of 8."""
+    widths times ``width_mult`` rounded to multiples of 8; ``project_act`` and ``expand_ratio`` are
+    the module docstring's switches."""
     alpha = check_width(width_mult, narrowest=min(STEM, *(row.c for row in MOBILENET_V2)))
+    table = expanded(MOBILENET_V2, expand_ratio)
     cna: dict[str, Any] = {"norm_layer": batch_norm(bn_eps), "act_layer": activation(act), "padding": padding}
     width = make_divisible(STEM * alpha)
     stem = first_conv(in_chans, width, **cna)
-    blocks, strides, channels = bottlenecks(MOBILENET_V2, width, alpha, **cna)
+    blocks, strides, channels = bottlenecks(table, width, alpha, **cna)
+    project_with(blocks, project_act)
     return Body(stem, blocks, [2, *strides], [width, *channels])
 
 
 class MobileNetV2(Classifier):
-    """MobileNetV2 with width multiplier 0.35 ... 1.4 and any input resolution.
+    """MobileNetV2 with width multiplier 0.35 ... 1.4 and any input resolution; ``project_act`` and
+    ``expand_ratio`` switch the linear bottleneck and the expansion factor (module docstring).
 
     Example::
 
@@ -111,8 +149,10 @@ class MobileNetV2(Classifier):
         act: str = "relu6",
         bn_eps: float = 1e-5,
         padding: str = "same",
+        project_act: str | None = None,
+        expand_ratio: int | None = None,
     ) -> None:
-        body = mobilenet_v2_body(width_mult, in_chans, act, bn_eps, padding)
+        body = mobilenet_v2_body(width_mult, in_chans, act, bn_eps, padding, project_act, expand_ratio)
         super().__init__(body, num_classes, drop_rate)
         head = make_divisible(HEAD * max(1.0, width_mult))
         self.head_conv = ConvNormAct(body.width, head, 1, norm_layer=batch_norm(bn_eps), act_layer=activation(act))
@@ -142,9 +182,12 @@ class MobileNetV2Features(Backbone):
         act: str = "relu6",
         bn_eps: float = 1e-5,
         padding: str = "same",
+        project_act: str | None = None,
+        expand_ratio: int | None = None,
         out_indices: Sequence[int] | None = None,
     ) -> None:
-        super().__init__(mobilenet_v2_body(width_mult, in_chans, act, bn_eps, padding), out_indices)
+        super().__init__(mobilenet_v2_body(width_mult, in_chans, act, bn_eps, padding, project_act, expand_ratio),
+                         out_indices)
 
 
 @register_model("mobilenet_v2", paper=PAPER, figures=[

@@ -21,7 +21,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from .._util.checks import ArgumentError
+from .._util.checks import ArgumentError, positive_int
 from .._util.memory import check_fits
 from .provenance import Provenance
 
@@ -122,7 +122,13 @@ def create_model(name: str, **kwargs: Any) -> nn.Module:
     accepted = accepted_arguments(entry)
     unknown = sorted(set(args) - set(accepted))
     if unknown:
-        raise ValueError(f"{name}: unknown argument(s) {', '.join(unknown)}; accepted: {', '.join(accepted)}")
+        given = ", ".join(f"{k}={args[k]!r}" for k in unknown)
+        raise ValueError(f"{name}: unknown argument(s) {given} ({name} has no such switch); "
+                         f"accepted: {', '.join(accepted)}")
+    if IMG_SIZE in args:
+        check_img_size(args[IMG_SIZE], args.get("in_chans", 3))
+        if IMG_SIZE not in builder_arguments(entry):  # the resolution multiplier: the input, not the network
+            del args[IMG_SIZE]
     check_weights_fit(entry, args, kwargs)
     model = entry.fn(**args)
     model.provenance = Provenance(name, kwargs)
@@ -158,18 +164,64 @@ def check_weights_fit(entry: ModelEntry, args: dict[str, Any], given: dict[str, 
     return nbytes
 
 
+# A classification model's default input side: MobileNets' resolution multiplier rho (Howard et al.
+# 2017, Section 4.2: rho = img_size / 224) lives in the input, so every classification model accepts
+# it, keeps it in its provenance and leaves its network as it is; the resolver's input shape (the one
+# every command uses) reads it. A family whose network depends on it takes it itself: MobileFaceNet
+# sizes its GDC kernel with it.
+IMG_SIZE = "img_size"
+
+
+# The widest map a zoo network keeps at its input's full size or half of it (a stem's 64 channels at
+# stride 1, or 32 at stride 2): with the input, what one image at ``img_size`` needs at the least.
+WIDEST_FULL_SIZE_MAP = 64
+
+
+def check_img_size(img_size: Any, in_chans: Any = 3) -> int:
+    """``img_size`` as a positive int whose input image and first feature map (fp32, batch 1) fit in
+    memory: every command builds an input of that size (:func:`sepconv.resolve.default_input_shape`),
+    so ``img_size=100000`` is refused here in one line rather than in the allocator."""
+    positive_int(IMG_SIZE, img_size)
+    channels = in_chans if isinstance(in_chans, int) and not isinstance(in_chans, bool) and in_chans > 0 else 3
+    check_fits(4 * (channels + WIDEST_FULL_SIZE_MAP) * img_size**2,
+               f"img_size={img_size}: one input image and its first feature map", argument=IMG_SIZE)
+    return img_size
+
+
+def takes_img_size(entry: ModelEntry) -> bool:
+    """Whether ``img_size`` is one of the model's arguments: every classification model's (a
+    super-resolution model's input side is its training patch's business)."""
+    return entry.task == "classification"
+
+
 def accepted_arguments(entry: ModelEntry) -> list[str]:
     """Keyword arguments a model accepts: the builder's own and, for a ``**kwargs`` builder, the
-    keyword parameters of every class it may return (its return annotation, a class or a union)."""
+    keyword parameters of every class it may return (its return annotation, a class or a union);
+    ``img_size`` last for a classification model whose builder does not take it (:data:`IMG_SIZE`)."""
+    names = builder_arguments(entry)
+    return names + [IMG_SIZE] if takes_img_size(entry) and IMG_SIZE not in names else names
+
+
+def builder_arguments(entry: ModelEntry) -> list[str]:
+    """The keyword arguments the builder itself takes (for a ``**kwargs`` builder, those of the
+    classes it returns too)."""
     sig = inspect.signature(entry.fn)
-    kinds = {p.kind for p in sig.parameters.values()}
-    if inspect.Parameter.VAR_KEYWORD not in kinds:
+    if inspect.Parameter.VAR_KEYWORD not in {p.kind for p in sig.parameters.values()}:
         return list(sig.parameters)
-    return list(argument_defaults(entry))
+    return list(builder_defaults(entry))
 
 
 def argument_defaults(entry: ModelEntry) -> dict[str, Any]:
-    """The default of every keyword argument the model accepts, with the entry's bound defaults."""
+    """The default of every keyword argument the model accepts, with the entry's bound defaults;
+    a classification model's ``img_size`` defaults to its registry input size."""
+    found = builder_defaults(entry)
+    return {**found, IMG_SIZE: entry.input_size, **entry.defaults} if takes_img_size(entry) and IMG_SIZE not in found \
+        else found
+
+
+def builder_defaults(entry: ModelEntry) -> dict[str, Any]:
+    """The defaults of the builder's own keyword arguments (and of the classes a ``**kwargs`` builder
+    returns), with the entry's bound defaults: what the builder itself is called with."""
     signatures = [inspect.signature(entry.fn)]
     if inspect.Parameter.VAR_KEYWORD in {p.kind for p in signatures[0].parameters.values()}:
         returned = typing.get_type_hints(entry.fn)["return"]  # a class, or a union of them
@@ -223,7 +275,14 @@ def parse_spec(spec: str) -> tuple[str, dict[str, Any]]:
             kwargs[key.strip()] = json.loads(value, parse_constant=_no_constant, parse_float=_finite)
         except (json.JSONDecodeError, RecursionError):
             kwargs[key.strip()] = value
+        except ValueError:  # int() refusing a number of thousands of digits
+            raise ValueError(f"model spec {_short(spec)}: {key.strip()}={_short(value.strip())} is too long a "
+                             "number") from None
     return name.strip(), kwargs
+
+
+def _short(text: str, limit: int = 60) -> str:
+    return repr(text) if len(text) <= limit else repr(text[:limit - 10] + "...") + f" ({len(text)} characters)"
 
 
 def _no_constant(name: str) -> Any:

@@ -5,6 +5,11 @@ convs with bias and ReLU in five stages, each ended by a 2x2 max-pool, then thre
 layers (138,357,544 parameters with the 1000-class head; the paper's Table 2 gives 138M). The VGG
 paper prints no mult-add count; MobileNets (Howard et al. 2017) Table 8 gives VGG 16 15,300M
 mult-adds and 138M parameters, against 15,470,264,320 MACs here (Conv2d + Linear at 224 px).
+
+``groups=g`` makes every conv after the first a Deep Roots root module (Ioannou et al. 2017, arXiv
+1605.06489, Section 3 and Fig. 4, who build root variants of VGG-11 the same way): the 3x3 conv in
+``g`` filter groups, then a 1x1 conv mixing them (:mod:`sepconv.models.roots`); ``groups=1``, the
+default, is the paper's VGG16.
 """
 
 from __future__ import annotations
@@ -17,10 +22,10 @@ from typing import Any
 import torch
 from torch import nn
 
-from ..layers import ConvNormAct
 from ..layers._input import checked
 from ._base import Backbone, Body, Classifier, classifier_layer, classifier_or_backbone, first_conv
 from .registry import PaperFigures, register_model
+from .roots import check_groups, conv_or_root
 
 PAPER = "Simonyan & Zisserman 2015, VGG, Table 1 (D)"
 
@@ -40,16 +45,16 @@ HIDDEN = 4096
 POOLED = 7
 
 
-def vgg_body(table: Sequence[Stage], in_chans: int) -> Body:
+def vgg_body(table: Sequence[Stage], in_chans: int, groups: int = 1) -> Body:
     """Table 1's conv stages: the first conv is the stem, each stage (the rest of its convs, then a
-    2x2 max-pool) a block; no norm, so every conv has a bias."""
+    2x2 max-pool) a block; no norm, so every conv has a bias. ``groups > 1``: every conv after the
+    stem is a Deep Roots root module (:func:`~sepconv.models.roots.conv_or_root`)."""
     stem = first_conv(in_chans, table[0].out, stride=1, norm_layer=None)
-    width, stages = table[0].out, []
-    for i, stage in enumerate(table):
-        convs = [ConvNormAct(width if j == 0 else stage.out, stage.out, 3, norm_layer=None)
-                 for j in range(1 if i == 0 else 0, stage.convs)]
-        stages.append(nn.Sequential(*convs, nn.MaxPool2d(2, 2)))
-        width = stage.out
+    layers = [[(prev.out if j == 0 else stage.out, stage.out) for j in range(1 if i == 0 else 0, stage.convs)]
+              for i, (prev, stage) in enumerate(zip([table[0], *table], table))]
+    check_groups(groups, [pair for stage in layers for pair in stage])
+    stages = [nn.Sequential(*[conv_or_root(cin, cout, 3, groups=groups, norm_layer=None) for cin, cout in stage],
+                            nn.MaxPool2d(2, 2)) for stage in layers]
     return Body(stem, stages, [1] + [2] * len(table), [table[0].out] + [stage.out for stage in table])
 
 
@@ -68,8 +73,9 @@ class VGG(Classifier):
         num_classes: int = 1000,
         in_chans: int = 3,
         drop_rate: float = 0.5,
+        groups: int = 1,
     ) -> None:
-        body = vgg_body(table, in_chans)
+        body = vgg_body(table, in_chans, groups)
         super().__init__(body, num_classes, drop_rate)
         self.num_features = HIDDEN
         self.global_pool = nn.AdaptiveAvgPool2d(POOLED)
@@ -102,8 +108,9 @@ class VGGFeatures(Backbone):
         [1, 2, 4, 8, 16, 32]
     """
 
-    def __init__(self, table: Sequence[Stage], in_chans: int = 3, out_indices: Sequence[int] | None = None) -> None:
-        super().__init__(vgg_body(table, in_chans), out_indices)
+    def __init__(self, table: Sequence[Stage], in_chans: int = 3, groups: int = 1,
+                 out_indices: Sequence[int] | None = None) -> None:
+        super().__init__(vgg_body(table, in_chans, groups), out_indices)
 
 
 @register_model("vgg16", paper=PAPER, figures=[
@@ -111,5 +118,6 @@ class VGGFeatures(Backbone):
                  138e6, 15300e6),
 ])
 def vgg16(features_only: bool = False, out_indices: Sequence[int] | None = None, **kwargs: Any) -> VGG | VGGFeatures:
-    """VGG16 (configuration D; :class:`VGGFeatures` with ``features_only``)."""
+    """VGG16 (configuration D; :class:`VGGFeatures` with ``features_only``); ``groups=g``: Deep Roots'
+    root-g variant."""
     return classifier_or_backbone(partial(VGG, VGG16), partial(VGGFeatures, VGG16), features_only, out_indices, kwargs)

@@ -226,8 +226,11 @@ class Trainer:
             self.data: ImageData | SRData = self.sr.data
             self.img_size = self.sr.data.patch
         else:
-            self.data = load_data(c.data, img_size=c.img_size, val_split=c.val_split)
-            self.img_size = c.img_size or self.data.img_size
+            # the input size: train's --img-size, else the model's own img_size (MobileNets' rho, or
+            # MobileFaceNet's GDC size), else the data set's default; recorded in the sidecar (train.img_size)
+            size = c.img_size if c.img_size is not None else c.model_kwargs.get("img_size")
+            self.data = load_data(c.data, img_size=size, val_split=c.val_split)
+            self.img_size = size or self.data.img_size
         self.local_batch = c.batch_size // self.info.world_size
         if len(self.train_set) < c.batch_size:
             what = "patches an epoch draws from the photos" if self.sr else "training images"
