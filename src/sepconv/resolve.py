@@ -5,7 +5,9 @@ description, input_shape)``. Every command that takes a MODEL uses :func:`resolv
 A reference is tried as, in this order:
 
 1. a run directory written by ``sepconv train`` (``runs/mnv2``): its ``model.safetensors``, or
-   ``ema.safetensors`` with ``ema=True``;
+   ``ema.safetensors`` with ``ema=True``; an output folder of ``sepconv optimize`` (its
+   ``report.json`` says ``format: "sepconv-deploy"``, :mod:`sepconv.formats.manifest`) resolves the
+   same way, to the fp32 source model it keeps (what it deployed runs with :func:`sepconv.deploy.load`);
 2. a sepconv checkpoint, a path ending in ``.safetensors`` with its JSON sidecar
    (:mod:`sepconv.formats.checkpoint`; a separated model too), e.g. ``runs/mnv2/model.safetensors``;
 3. a registered model with optional arguments (:func:`sepconv.models.parse_spec`), e.g.
@@ -43,6 +45,7 @@ from torch import nn
 
 from ._util.checks import ArgumentError, positive_int
 from .formats.checkpoint import load_with_sidecar
+from .formats.manifest import is_deploy_folder
 from .formats.sidecar import Sidecar, sidecar_path
 from .models.provenance import provenance_of
 from .models.registry import argument_defaults, list_models, model_entry, parse_spec
@@ -206,7 +209,15 @@ def load_model_spec(spec: str) -> tuple[nn.Module, str]:
 def _checkpoint_of(reference: str, ema: bool) -> Path | None:
     """The sepconv checkpoint file ``reference`` names (a run directory's model), or ``None``."""
     path = Path(reference)
-    if path.is_dir() and reference not in list_models():  # a registry name wins over a folder of that name
+    try:
+        is_dir = path.is_dir()
+    except OSError:  # a name too long to be a path (a spec with a huge value): not a folder
+        is_dir = False
+    if is_dir and reference not in list_models():  # a registry name wins over a folder of that name
+        if is_deploy_folder(path) and not (path / "model.safetensors").is_file():
+            raise ArgumentError("model", f"model={reference!r} is a sepconv optimize output without its fp32 source "
+                                         "(the model was not from sepconv's zoo): run what it holds with "
+                                         "sepconv.deploy.load or sepconv bench")
         return run_checkpoint(path, ema)
     if ema:
         raise ArgumentError("ema", f"ema=True picks a run directory's EMA weights; model={reference!r} is no "

@@ -25,7 +25,10 @@ def test_export_onnx_writes_a_checked_model(tmp_path, capsys):
     dims = [d.dim_value or d.dim_param for d in proto.graph.input[0].type.tensor_type.shape.dim]
     assert dims == ["batch", 3, 32, 32]
     assert main(["export", "mobilenet_v2:num_classes=10", "--input-size", "32", "--static-batch",
-                 "--out", str(out)]) == 0
+                 "--out", str(out)]) == 2  # the file is there: replaced only with --overwrite
+    assert "already exists; pass --overwrite to replace it" in capsys.readouterr().err
+    assert main(["export", "mobilenet_v2:num_classes=10", "--input-size", "32", "--static-batch",
+                 "--out", str(out), "--overwrite"]) == 0
     dims = [d.dim_value for d in onnx.load(str(out)).graph.input[0].type.tensor_type.shape.dim]
     assert dims == [1, 3, 32, 32]
 
@@ -48,7 +51,7 @@ def test_export_int8_with_bundled_digits(tmp_path, capsys):
     (["export", "mobilenet_v2", "--calib", "digits", "--out", "{out}"], "--calib is for --int8 only"),
     (["export", "mobilenet_v2", "--input-size", "32", "--opset", "9", "--out", "{out}"], "opset=9 must be"),
     (["export", "mobilenet_v2", "--input-size", "32", "--int8", "--calib", "{calib}", "--out", "{out}"],
-     r"data has shape (4, 1, 28, 28); the model takes (N, 3, 32, 32)"),
+     r"calib.npy' has shape (4, 1, 28, 28); the model takes (N, 3, 32, 32)"),
     (["bench", "mobilenet_v2", "--backends", "tvm"], "--backends='tvm' must be 'all' or"),
     (["bench", "mobilenet_v2", "--batch", "0"], "--batch=0 must be a positive integer"),
 ])
@@ -58,6 +61,8 @@ def test_errors_are_one_line_exit_2_and_leave_out_untouched(argv, message, tmp_p
     calib = tmp_path / "calib.npy"
     np.save(calib, np.zeros((4, 1, 28, 28), np.float32))
     argv = [a.format(out=out, calib=calib) for a in argv]
+    if argv[0] == "export":  # the file already there may be replaced: these fail on something else first
+        argv.append("--overwrite")
     assert main(argv) == 2
     err = capsys.readouterr().err
     assert err.startswith("sepconv: error: ") and err.count("\n") == 1
@@ -124,3 +129,51 @@ def test_bench_takes_the_old_name_of_inductor_with_a_warning(capsys, monkeypatch
     assert main(["bench", "mobilenet_v2:num_classes=10", "--input-size", "32", "--backends", "compile"]) == 0
     assert timed == [["eager", "inductor"]]
     assert "sepconv: warning: backend 'compile' is deprecated: use 'inductor'" in capsys.readouterr().err
+
+
+def test_optimize_fp32_mode_writes_the_folder_and_bench_times_it(tmp_path, capsys):
+    out = tmp_path / "deployed"
+    assert main(["optimize", "mobilenet_v3_small:num_classes=10", "--input-size", "32", "--threads", "1",
+                 "--engines", "torch,onnxruntime", "--rounds", "1", "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "vs plain ORT" in printed and "chose " in printed and f"wrote {out}" in printed
+    report = json.loads((out / "report.json").read_text())
+    assert report["format"] == "sepconv-deploy" and report["engine"] in ("torch", "onnxruntime")
+    assert {row["backend"]: row["status"] for row in report["candidates"]}["openvino"] == "excluded"
+    assert main(["bench", str(out), "--repeats", "2", "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)["rows"]
+    assert rows[0]["backend"] == report["backend"] and rows[0]["batch"] == 1 and rows[0]["median_ms"] > 0
+
+
+@pytest.mark.parametrize(("argv", "message"), [
+    (["--engines", "tpu"], "--engines='tpu' must be one of torch, onnxruntime, openvino"),
+    (["--precisions", "int4"], "--precisions='int4' must be one of fp32, bf16, fp16, int8"),
+    (["--max-drop", "-1"], "--max-drop=-1.0 must be a finite number >= 0"),
+    (["--min-agreement", "200"], "--min-agreement=200.0 must be a percentage"),
+    (["--threads", "100000"], "--threads=100000 is more than the"),
+    (["--batch", "0"], "--batch=0 must be a positive integer"),
+    (["--data", "no/such/dir"], "no/such/dir"),
+    (["--data", "{few}"], "has 300 images: 256 calibrate int8 and at least 1000 must be held out"),
+    (["--data", "digits", "--engines", "onnxruntime", "--precisions", "int8", "--min-agreement", "100",
+      "--max-drop", "0", "--input-size", "64"], "no candidate within the budget: int8: over budget"),
+    (["--out", "{existing}"], "--out='{existing}' already exists; pass --overwrite to replace it"),
+    (["--out", "{file}"], "is a file; give a directory"),
+])
+def test_optimize_bad_input_is_one_line_exit_2_and_writes_nothing(argv, message, tmp_path, capsys):
+    few = tmp_path / "few.npy"
+    np.save(few, np.zeros((300, 3, 32, 32), np.float32))
+    existing = tmp_path / "existing"
+    existing.mkdir()
+    (existing / "mine.txt").write_text("keep")
+    file = tmp_path / "file"
+    file.write_text("keep")
+    names = {"few": few, "existing": existing, "file": file}
+    argv = [a.format(**names) for a in argv]
+    if "--out" not in argv:
+        argv += ["--out", str(tmp_path / "new")]
+    code = main(["optimize", "mobilenet_v3_small:num_classes=10", "--input-size", "32", "--rounds", "1", *argv])
+    err = capsys.readouterr().err
+    assert code == 2 and len(err.strip().splitlines()) == 1 and "Traceback" not in err, err
+    assert message.format(**names) in err, err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["existing", "few.npy", "file"]
+    assert (existing / "mine.txt").read_text() == "keep" and file.read_text() == "keep"

@@ -47,7 +47,7 @@ def test_bad_files_are_named(tmp_path):
     with pytest.raises(ValueError, match=r"has no array named 'images' \(has: pixels\)"):
         load_images(tmp_path / "x.npz", (1, 1, 4, 4))
     np.save(tmp_path / "x.npy", np.zeros((2, 3, 4, 4), np.float32))
-    with pytest.raises(ValueError, match=r"data has shape \(2, 3, 4, 4\); the model takes \(N, 1, 4, 4\)"):
+    with pytest.raises(ValueError, match=r"x.npy' has shape \(2, 3, 4, 4\); the model takes \(N, 1, 4, 4\)"):
         load_images(tmp_path / "x.npy", (1, 1, 4, 4))
     np.savez(tmp_path / "y.npz", images=np.zeros((2, 1, 4, 4), np.float32), labels=np.arange(3))
     with pytest.raises(ValueError, match=r"labels have shape \(3,\), expected \(2,\)"):

@@ -88,7 +88,7 @@ def test_calibration_data_of_the_wrong_shape_says_so(trained, tmp_path):
     with pytest.raises(ValueError, match="method='kl' must be one of minmax, entropy, percentile"):
         quantize(fp32, images[:8], method="kl")
     np.save(tmp_path / "x.npy", np.zeros((2, 1, 28, 28), np.float32))
-    with pytest.raises(ValueError, match=r"data has shape \(2, 1, 28, 28\); the model takes \(N, 1, 8, 8\)"):
+    with pytest.raises(ValueError, match=r"x.npy' has shape \(2, 1, 28, 28\); the model takes \(N, 1, 8, 8\)"):
         load_images(tmp_path / "x.npy", (1, 1, 8, 8))
     with pytest.raises(ValueError, match="neither 'digits' nor an existing file"):
         load_images(tmp_path / "missing.npy", (1, 1, 8, 8))

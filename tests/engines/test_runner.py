@@ -34,13 +34,25 @@ def net():
 
 
 def test_one_list_of_backends_with_one_name_for_torch_compile():
-    assert BACKENDS == ("eager", "channels_last", "inductor", "onnxruntime", "int8")
-    assert FP32_BACKENDS == BACKENDS[:4]
+    assert BACKENDS == ("eager", "channels_last", "inductor", "onnxruntime", "int8", "openvino", "openvino_bf16",
+                        "openvino_fp16", "openvino_int8", "torch_bf16", "torch_fp16")
+    assert FP32_BACKENDS == ("eager", "channels_last", "inductor", "onnxruntime", "openvino")
     assert ALIASES == {"compile": "inductor"} and not set(ALIASES) & set(BACKENDS)
-    # what each runner does with BatchNorm is declared once, on its spec
-    assert {name: spec.folds_bn for name, spec in RUNNERS.items()} == {
-        "eager": False, "channels_last": False, "inductor": False, "onnxruntime": True, "int8": True}
-    assert [name for name, spec in RUNNERS.items() if spec.needs_calibration] == ["int8"]
+    # what each runner does with BatchNorm, and what it computes in, is declared once, on its spec
+    assert {name for name, spec in RUNNERS.items() if spec.folds_bn} == {
+        "onnxruntime", "int8", "openvino", "openvino_bf16", "openvino_fp16", "openvino_int8"}
+    assert [name for name, spec in RUNNERS.items() if spec.needs_calibration] == ["int8", "openvino_int8"]
+    assert {spec.engine for spec in RUNNERS.values()} == {"torch", "onnxruntime", "openvino"}
+    assert {(spec.engine, spec.dtype) for spec in RUNNERS.values()} >= {
+        ("openvino", p) for p in ("fp32", "bf16", "fp16", "int8")} | {("torch", "bf16"), ("onnxruntime", "int8")}
+
+
+def test_a_runner_this_machine_cannot_run_is_refused_with_the_reason(net):
+    for name, spec in RUNNERS.items():
+        reason = spec.unavailable()
+        if reason is not None:
+            with pytest.raises(ValueError, match=f"backend '{name}' cannot run here: "):
+                prepare(name, net, torch.zeros(1, 3, 8, 8), threads=1, calibration=torch.zeros(4, 3, 8, 8))
 
 
 @pytest.mark.parametrize("backend", ["eager", "channels_last", "onnxruntime"])

@@ -40,7 +40,7 @@ COMMANDS = [
     "sepconv.cli.profile",
     "sepconv.cli.separate",
     "sepconv.cli.import_weights:import-weights",
-    "sepconv.cli.deploy:export,bench",
+    "sepconv.cli.deploy:export,bench,optimize",
     "sepconv.cli.train:train,eval,sweep,inspect",
 ]
 

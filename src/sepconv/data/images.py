@@ -53,7 +53,7 @@ def load_images(spec: str | Path, input_shape: Sequence[int]) -> tuple[torch.Ten
         raise ValueError(f"data={str(spec)!r} must be 'digits' or a .npy, .npz or .safetensors file")
     images, labels = _read_arrays(path, str(spec))
     _check_dtype(spec, "images", images, "iuf", "real numbers (an integer or floating dtype)")
-    check_images("data", torch.empty(images.shape, device="meta"), input_shape)  # the shape, nothing allocated
+    check_images(f"data={str(spec)!r}", torch.empty(images.shape, device="meta"), input_shape)  # nothing allocated
     check_fits(int(np.prod(images.shape)) * 4, f"data={str(spec)!r}: its {images.shape[0]} images as float32",
                argument="data")
     x = torch.from_numpy(np.array(images, dtype=np.float32))  # a copy: the file may be memory-mapped

@@ -1,13 +1,16 @@
-"""Deployment: measure every engine a model can run on and keep the fastest that matches PyTorch.
+"""Deployment: every engine and precision this machine can run, chosen by measured speed and
+measured accuracy, written to a folder and loaded back.
 
-- :func:`optimize` measures eager, channels_last, inductor (torch.compile) and ONNX Runtime on an
-  example input, BN folded, and returns a callable running the fastest one whose outputs match
-  PyTorch (the runners and their timing are :mod:`sepconv.engines.runner`'s, as in ``sepconv bench``
-  and ``sepconv profile``);
-- the engines themselves (BN folding, ONNX export, ONNX Runtime sessions, int8 quantization) live
-  in :mod:`sepconv.engines` and are re-exported here for convenience.
+- :func:`optimize` builds every candidate (PyTorch eager / channels_last / autocast, ONNX Runtime
+  fp32 and int8, OpenVINO fp32 / bf16 / fp16 / int8), checks each against the fp32 model on
+  held-out images (or, without data, against PyTorch's output), times those that pass side by side
+  and keeps the fastest (:mod:`sepconv.deploy.optimize`);
+- :func:`load` runs what ``optimize(..., out=DIR)`` wrote (:mod:`sepconv.deploy.artifact`);
+- the engines themselves (BN folding, ONNX export, ONNX Runtime sessions, OpenVINO, int8
+  quantization) live in :mod:`sepconv.engines` and are re-exported here for convenience.
 
-``compile`` is the 0.1 name of :func:`optimize`; it still works and warns (``DeprecationWarning``).
+``compile`` is the 0.1 name of :func:`optimize`'s fp32-only mode; it still works and warns
+(``DeprecationWarning``).
 
 Example::
 
@@ -26,11 +29,15 @@ from ..engines.onnx_export import Exported, export_onnx, to_onnx
 from ..engines.ort import OrtRunner, ort_session, session_options
 from ..engines.quantize import Quantized, QuantReport, quantize
 from ..engines.runner import BackendResult
-from .optimize import Compiled, optimize
+from .artifact import Deployed, load
+from .candidates import Candidate
+from .optimize import Optimized, optimize
+
+Compiled = Optimized  # the 0.1 name of the result
 
 
 @functools.wraps(optimize)
-def compile(*args, **kwargs) -> Compiled:  # noqa: A001 - the 0.1 name, kept one minor version
+def compile(*args, **kwargs) -> Optimized:  # noqa: A001 - the 0.1 name, kept one minor version
     """Deprecated alias of :func:`optimize` (removed in 0.3)."""
     warnings.warn("sepconv.deploy.compile is deprecated; use sepconv.deploy.optimize", DeprecationWarning,
                   stacklevel=2)
@@ -38,6 +45,7 @@ def compile(*args, **kwargs) -> Compiled:  # noqa: A001 - the 0.1 name, kept one
 
 
 __all__ = [
-    "BackendResult", "Compiled", "Exported", "OrtRunner", "QuantReport", "Quantized", "compile", "export_onnx",
-    "fold_bn", "optimize", "ort_session", "quantize", "remaining_norms", "session_options", "to_onnx",
+    "BackendResult", "Candidate", "Compiled", "Deployed", "Exported", "Optimized", "OrtRunner", "QuantReport",
+    "Quantized", "compile", "export_onnx", "fold_bn", "load", "optimize", "ort_session", "quantize",
+    "remaining_norms", "session_options", "to_onnx",
 ]

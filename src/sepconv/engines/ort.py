@@ -19,6 +19,7 @@ import onnx
 import torch
 from torch import nn
 
+from .._util.runtime import cores, eval_mode
 from .onnx_export import to_onnx
 from .ort_options import session_options
 
@@ -27,11 +28,11 @@ class OrtRunner:
     """A callable over an ONNX Runtime session: a torch tensor in gives a tensor out, an array an array.
 
     ``session`` is the ``onnxruntime.InferenceSession``; ``input_shape`` its declared input shape
-    (``None`` on a dynamic axis).
+    (``None`` on a dynamic axis); ``proto`` the model it was made from, when it was given as one.
     """
 
-    def __init__(self, session) -> None:  # noqa: ANN001 - ort type
-        self.session = session
+    def __init__(self, session, proto: onnx.ModelProto | None = None) -> None:  # noqa: ANN001 - ort type
+        self.session, self.proto = session, proto
         self.input_name = session.get_inputs()[0].name
         self.output_name = session.get_outputs()[0].name
         self.input_shape = tuple(d if isinstance(d, int) else None for d in session.get_inputs()[0].shape)
@@ -88,7 +89,7 @@ def ort_session(model: nn.Module | onnx.ModelProto | str | Path | bytes, input_s
         session = ort.InferenceSession(data, so, providers=["CPUExecutionProvider"])
     except Exception as e:  # noqa: BLE001 - ORT raises its own Fail/InvalidGraph types
         raise ValueError(f"ONNX Runtime cannot load the model: {str(e).splitlines()[0]}") from None
-    return OrtRunner(session)
+    return OrtRunner(session, model if isinstance(model, onnx.ModelProto) else None)
 
 
 def optimized_graph(model: onnx.ModelProto | bytes, optimization: str = "all") -> onnx.ModelProto:
@@ -101,3 +102,23 @@ def optimized_graph(model: onnx.ModelProto | bytes, optimization: str = "all") -
         so.optimized_model_filepath = str(Path(tmp) / "optimized.onnx")
         ort.InferenceSession(data, so, providers=["CPUExecutionProvider"])
         return onnx.load(so.optimized_model_filepath)
+
+
+def plain_session(model: nn.Module, example: torch.Tensor, threads: int | None = None) -> OrtRunner:
+    """The baseline every deployment figure is taken against: a plain ``torch.onnx.export`` of
+    ``model`` as given (no BN folding, no clean-up; the TorchScript exporter, at the example's shape)
+    on ONNX Runtime with its default session options, except ``threads`` intra-op threads (default:
+    all cores) so that it runs on as many threads as the candidates it is compared with."""
+    import io
+    import warnings
+
+    import onnxruntime as ort
+
+    buffer = io.BytesIO()
+    # eval_mode restores each submodule's own flag (the exporter's restore would set them all alike)
+    with warnings.catch_warnings(), eval_mode(model), torch.inference_mode(False), torch.no_grad():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(model, (example,), buffer, dynamo=False)
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = cores() if threads is None else threads
+    return OrtRunner(ort.InferenceSession(buffer.getvalue(), options, providers=["CPUExecutionProvider"]))

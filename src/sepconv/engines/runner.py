@@ -11,7 +11,16 @@ The backends (:data:`RUNNERS`, in this order):
 - ``onnxruntime``: the clean ONNX export (:func:`~sepconv.engines.onnx_export.to_onnx`) on an
   ONNX Runtime session (:func:`~sepconv.engines.ort.ort_session`), fp32;
 - ``int8``: that export quantized (:func:`~sepconv.engines.quantize.quantize`, QDQ, per-channel
-  weights) with the caller's ``calibration`` images, on ONNX Runtime.
+  weights) with the caller's ``calibration`` images, on ONNX Runtime;
+- ``openvino``, ``openvino_bf16``, ``openvino_fp16``, ``openvino_int8``: the same clean export (the
+  int8 one: the same QDQ file) on OpenVINO's CPU plugin at that inference precision
+  (:mod:`~sepconv.engines.openvino`; fp32 forces the ``f32`` hint, OpenVINO's CPU default being bf16
+  where the CPU has it);
+- ``torch_bf16``, ``torch_fp16``: channels_last eager under CPU autocast to that dtype (oneDNN's
+  AMX / AVX512-BF16 / AVX512-FP16 kernels).
+
+Each :class:`RunnerSpec` says why it cannot run on this machine (``unavailable()``: an engine not
+installed, a precision the CPU lacks), so that callers list the reason instead of failing.
 
 Folding: each :class:`RunnerSpec` declares ``folds_bn``, whether preparing it folds BatchNorm
 whatever the caller asks (the ONNX export always does). ``fold=True`` folds the model first
@@ -52,17 +61,23 @@ from .fold import fold_bn
 
 __all__ = ["ALIASES", "BACKENDS", "FP32_BACKENDS", "RUNNERS", "BackendResult", "Runner", "RunnerSpec",
            "canonical", "largest_difference", "parse_backends", "prepare", "results_table", "time_backends",
-           "time_runner", "with_speedups"]
+           "time_runner", "torch_unavailable", "with_speedups"]
 
 Build = Callable[[nn.Module, torch.Tensor, int, "torch.Tensor | None"], Callable[[torch.Tensor], object]]
 
 
+def _always() -> str | None:
+    return None
+
+
 @dataclass(frozen=True)
 class RunnerSpec:
-    """What one backend is: its ``engine`` (``"torch"`` or ``"onnxruntime"``: whose threads it runs
-    on), its ``dtype``, whether preparing it folds BatchNorm whatever the caller asks (``folds_bn``),
-    whether it needs calibration images, and ``build(model, example, threads, calibration)``, which
-    returns the callable (the model is in eval mode, already folded when the row is)."""
+    """What one backend is: its ``engine`` (``"torch"``, ``"onnxruntime"`` or ``"openvino"``: whose
+    threads it runs on), its ``dtype`` (the precision it computes in), whether preparing it folds
+    BatchNorm whatever the caller asks (``folds_bn``), whether it needs calibration images,
+    ``build(model, example, threads, calibration)``, which returns the callable (the model is in
+    eval mode, already folded when the row is), and ``unavailable()``: why it cannot run here, or
+    None."""
 
     name: str
     engine: str
@@ -70,6 +85,7 @@ class RunnerSpec:
     folds_bn: bool
     needs_calibration: bool
     build: Build
+    unavailable: Callable[[], str | None] = _always
 
 
 @contextlib.contextmanager
@@ -139,6 +155,54 @@ def _int8(model: nn.Module, example: torch.Tensor, threads: int, calibration: to
     return ort_session(quantize(fp32, calibration).proto, threads=threads)
 
 
+def _openvino(precision: str) -> Build:
+    def build(model: nn.Module, example: torch.Tensor, threads: int, calibration: torch.Tensor | None):
+        from .onnx_export import to_onnx
+        from .openvino import openvino_runner
+        from .quantize import quantize
+
+        proto = to_onnx(model, tuple(example.shape), fold=False).proto
+        if precision == "int8":
+            proto = quantize(proto, calibration).proto
+        return openvino_runner(proto, precision, threads, example_shape=tuple(example.shape))
+
+    return build
+
+
+def _openvino_unavailable(precision: str) -> Callable[[], str | None]:
+    def why() -> str | None:
+        from .openvino import unavailable
+
+        return unavailable(precision)
+
+    return why
+
+
+def _torch_autocast(precision: str) -> Build:
+    def build(model: nn.Module, example: torch.Tensor, threads: int, calibration: torch.Tensor | None):
+        fast = copy.deepcopy(model).to(memory_format=torch.channels_last)
+        dtype = torch.bfloat16 if precision == "bf16" else torch.float16
+
+        def run(x: torch.Tensor) -> torch.Tensor:
+            with torch.inference_mode(), torch.autocast("cpu", dtype=dtype):
+                return fast(x.contiguous(memory_format=torch.channels_last)).float()
+
+        return run
+
+    return build
+
+
+def torch_unavailable(precision: str) -> str | None:
+    """Why torch on this CPU has no native ``precision`` ("bf16"/"fp16") convolution kernels (oneDNN
+    emulates them, slower than fp32), or None where it has."""
+    check = {"bf16": torch.ops.mkldnn._is_mkldnn_bf16_supported,
+             "fp16": torch.ops.mkldnn._is_mkldnn_fp16_supported}[precision]
+    if check():
+        return None
+    return (f"this CPU has no native {precision} for oneDNN (torch.ops.mkldnn._is_mkldnn_{precision}_supported() "
+            "is False): it would run emulated, slower than fp32")
+
+
 RUNNERS: dict[str, RunnerSpec] = {spec.name: spec for spec in (
     RunnerSpec("eager", engine="torch", dtype="fp32", folds_bn=False, needs_calibration=False, build=_eager),
     RunnerSpec("channels_last", engine="torch", dtype="fp32", folds_bn=False, needs_calibration=False,
@@ -147,6 +211,12 @@ RUNNERS: dict[str, RunnerSpec] = {spec.name: spec for spec in (
     RunnerSpec("onnxruntime", engine="onnxruntime", dtype="fp32", folds_bn=True, needs_calibration=False,
                build=_onnxruntime),
     RunnerSpec("int8", engine="onnxruntime", dtype="int8", folds_bn=True, needs_calibration=True, build=_int8),
+    *(RunnerSpec("openvino" if precision == "fp32" else f"openvino_{precision}", engine="openvino", dtype=precision,
+                 folds_bn=True, needs_calibration=precision == "int8", build=_openvino(precision),
+                 unavailable=_openvino_unavailable(precision)) for precision in ("fp32", "bf16", "fp16", "int8")),
+    *(RunnerSpec(f"torch_{precision}", engine="torch", dtype=precision, folds_bn=False, needs_calibration=False,
+                 build=_torch_autocast(precision), unavailable=functools.partial(torch_unavailable, precision))
+      for precision in ("bf16", "fp16")),
 )}
 BACKENDS: tuple[str, ...] = tuple(RUNNERS)
 # What optimize chooses among (an int8 output does not match PyTorch's to 1e-4) and what a profile
@@ -178,7 +248,7 @@ def parse_backends(text: str, choices: Sequence[str] = BACKENDS, argument: str =
     Example::
 
         >>> parse_backends("onnxruntime,int8"), parse_backends("all", FP32_BACKENDS)
-        (['eager', 'onnxruntime', 'int8'], ['eager', 'channels_last', 'inductor', 'onnxruntime'])
+        (['eager', 'onnxruntime', 'int8'], ['eager', 'channels_last', 'inductor', 'onnxruntime', 'openvino'])
     """
     names = [canonical(part.strip(), warn) for part in str(text).split(",") if part.strip()]
     if names == ["all"]:
@@ -247,6 +317,9 @@ def prepare(backend: str, model: nn.Module, example: torch.Tensor, *, threads: i
     if not isinstance(model, nn.Module):
         raise ArgumentError("model", f"model={type(model).__name__} must be a torch.nn.Module")
     _check_calibration([spec], calibration)
+    reason = spec.unavailable()
+    if reason is not None:
+        raise ValueError(f"backend {spec.name!r} cannot run here: {reason}")
     threads = torch.get_num_threads() if threads is None else positive_int("threads", threads)
     folded = fold or spec.folds_bn
     if not folded and model.training:

@@ -22,19 +22,18 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from itertools import chain
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import torch
 from torch import nn
 
 from .._util.checks import ArgumentError, boolean, one_of, positive_int
 from .._util.memory import check_fits
-from .._util.modules import tensors_in
-from .._util.runtime import cores, eval_mode, load_average, threads_set_to
-from ..cost import CostReport, TrainingCostReport, analyze, analyze_training, unit_hooks
+from .._util.runtime import cores, load_average, threads_set_to
+from ..cost import CostReport, TrainingCostReport, analyze, analyze_training
 from ..engines.im2col import IMPLS, use_impl
 from ..engines.runner import BackendResult, canonical, time_backends
+from ..engines.shapes import forward_memory_bytes
 from ..machine import Machine, machine_profile
 from .backends import BACKENDS, DEFAULT_BACKENDS
 from .layers import MIN_REPEATS, LayerProfile, time_layers
@@ -48,7 +47,7 @@ __all__ = ["LAYERS_ON", "OPENVINO_EXTRA", "Profile", "TrainingProfile", "check_b
            "check_profile_memory", "profile_model", "profile_memory_bytes"]
 
 # The engines whose own profiler can give the per-layer rows (``--layers-on``); "openvino" is named
-# so that asking for it says what is missing, but OpenVINO is not an engine of sepconv yet.
+# so that asking for it says what is missing: OpenVINO is a whole-model engine, its per-layer view is not built yet.
 LAYERS_ON = ("eager", "onnxruntime", "openvino")
 OPENVINO_EXTRA = "pip install 'sepconv[openvino]'"
 TRAIN_MEMORY_FACTOR = 3  # with --train: the activations kept for backward, their gradients, the step's own
@@ -230,50 +229,19 @@ def check_layers_on(layers_on: str) -> str:
             raise ArgumentError("layers_on", f"layers_on='openvino': OpenVINO is not installed ({OPENVINO_EXTRA}), "
                                              "and its per-layer times need sepconv's OpenVINO engine, which is not "
                                              "available yet; use onnxruntime or eager") from None
-        raise ArgumentError("layers_on", "layers_on='openvino': per-layer times on OpenVINO need sepconv's OpenVINO "
-                                         f"engine ({OPENVINO_EXTRA}), which is not available yet; use onnxruntime "
-                                         "or eager")
+        raise ArgumentError("layers_on", "layers_on='openvino': OpenVINO runs in sepconv as a whole-model engine "
+                                         "(sepconv optimize, bench --backends openvino), but its per-layer view is "
+                                         "not available yet; use onnxruntime or eager")
     return layers_on
 
 
 def profile_memory_bytes(model: nn.Module, input_shape: Sequence[int], batch: int | None = None,
                          train: bool = False) -> int:
-    """An estimate, made without allocating, of the bytes a profile of ``model`` at ``input_shape``
-    needs at its largest batch (``input_shape[0]`` or ``batch``): the weights, plus the input and every unit
-    call's output (the per-layer replay keeps every call's input, so the whole forward's
-    activations are live at once), times :data:`TRAIN_MEMORY_FACTOR` with ``train`` (activations
-    kept for backward and their gradients).
-
-    The forward runs once at batch 1 on the ``meta`` device (shapes only: no data, no time), with
-    the model's parameters swapped for meta tensors (``torch.func.functional_call``, the model is
-    untouched), and its activations are scaled by the batch. A model that cannot run on meta
-    tensors (data-dependent Python) is estimated by its input alone.
-
-    Example::
-
-        >>> mb = profile_memory_bytes(nn.Conv2d(3, 8, 3, padding=1), (1, 3, 32, 32)) / 1e6
-        >>> round(mb, 3)  # fp32: the 3 x 32 x 32 input, 8 x 32 x 32 outputs and 224 weights
-        0.046
-    """
-    shape = tuple(int(n) for n in input_shape)
-    largest = max(shape[0], batch or shape[0])
-    state = dict(chain(model.named_parameters(), model.named_buffers()))
-    weights = sum(t.numel() * t.element_size() for t in state.values())
-    per_sample = math.prod(shape[1:]) * torch.get_default_dtype().itemsize  # the input itself
-    outputs: list[int] = []
-
-    def record(name: str, module: nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any], output: Any) -> None:
-        outputs.append(sum(t.numel() * t.element_size() for t in tensors_in(output)))
-
-    try:
-        meta = {name: torch.empty_like(t, device="meta") for name, t in state.items()}
-        x = torch.empty((1, *shape[1:]), device="meta")
-        with eval_mode(model), torch.no_grad(), unit_hooks(model, record):
-            torch.func.functional_call(model, meta, (x,))
-        per_sample += sum(outputs)
-    except Exception:  # noqa: BLE001 - an estimate: a model meta tensors cannot run is counted by its input
-        pass
-    return int(weights + largest * per_sample * (TRAIN_MEMORY_FACTOR if train else 1))
+    """The bytes a profile of ``model`` at ``input_shape`` needs at its largest batch, estimated
+    without allocating (:func:`sepconv.engines.shapes.forward_memory_bytes`: the per-layer replay keeps
+    every call's input, so the whole forward's activations are live at once), times
+    :data:`TRAIN_MEMORY_FACTOR` with ``train`` (activations kept for backward and their gradients)."""
+    return forward_memory_bytes(model, input_shape, batch, TRAIN_MEMORY_FACTOR if train else 1)
 
 
 def check_profile_memory(model: nn.Module, input_shape: Sequence[int], batch: int | None = None,
