@@ -13,7 +13,7 @@ from sepconv.profile.backends import BACKENDS, parse_backends
     ("onnxruntime", ["eager", "onnxruntime"]),
     ("onnxruntime, channels_last", ["eager", "channels_last", "onnxruntime"]),
     ("all", list(BACKENDS)),
-    ("all", ["eager", "channels_last", "inductor", "onnxruntime"]),  # fp32 only: a profile has no calibration data
+    ("all", ["eager", "channels_last", "inductor", "onnxruntime", "openvino"]),  # fp32 only: no calibration data
 ])
 def test_parse_backends(text, expected):
     assert parse_backends(text) == expected
