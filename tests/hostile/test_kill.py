@@ -13,7 +13,7 @@ import re
 from pathlib import Path
 
 import pytest
-from support.hostile import KillCase, run_kills
+from support.hostile import KillCase, once, run_kills
 from support.hostile_inputs import SMALL, argv_of, machine_cache, timm_weights
 
 from sepconv.formats.checkpoint import load_model
@@ -38,7 +38,7 @@ def results(tmp_path_factory):
     weights = timm_weights()
     cases = [KillCase(c.id, c.argv, {"w.pth": weights}, c.points, c.seed) if c.files else c for c in CASES]
     env = machine_cache(tmp_path_factory.mktemp("machine"))
-    return run_kills(cases, tmp_path_factory.mktemp("hostile-kill"), env=env)
+    return once("kill", tmp_path_factory, lambda: run_kills(cases, tmp_path_factory.mktemp("hostile-kill"), env=env))
 
 
 def whole_and_consistent(folder: Path) -> list[str]:

@@ -25,6 +25,7 @@ from __future__ import annotations
 import builtins
 import contextlib
 import errno
+import fcntl
 import hashlib
 import io
 import json
@@ -38,6 +39,7 @@ import sys
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 MEMORY_HEADROOM = 3 * 2**30  # bytes the child may allocate beyond what it holds after importing sepconv
 TESTS = Path(__file__).resolve().parents[1]
@@ -112,6 +114,24 @@ def snapshot(folder: Path) -> dict[str, str]:
             except OSError:
                 found[rel] = "<unreadable>"
     return found
+
+
+def once(name: str, tmp_path_factory: Any, compute: Callable[[], Any]) -> Any:
+    """``compute()`` (JSON-typed results) run once per test session, across xdist workers too: the
+    first worker to ask runs it under a file lock and leaves its result where the others read it. A
+    module whose cases pytest-xdist splits over two workers would otherwise run its child twice."""
+    base = tmp_path_factory.getbasetemp()
+    shared = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+    target = shared / f"once-{name}.json"
+    with open(shared / f"once-{name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if target.is_file():
+            return json.loads(target.read_text())
+        value = compute()
+        part = target.with_suffix(".part")
+        part.write_text(json.dumps(value))
+        part.replace(target)
+        return value
 
 
 def run_cases(cases: list[Case], root: Path, timeout: float = 600, env: dict[str, str] | None = None
