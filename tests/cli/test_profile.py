@@ -150,10 +150,10 @@ def test_progress_bar_shows_every_stage_and_its_total(capsys, monkeypatch, cache
 
 
 def test_progress_is_silent_off_a_terminal():
-    from sepconv.cli.profile import _progress
+    from sepconv._util.console import stage_progress
 
     screen = io.StringIO()
-    with _progress(Console(file=screen, force_terminal=False)) as step:
+    with stage_progress(Console(file=screen, force_terminal=False)) as step:
         advance = step("timing each layer", 2)
         advance()
         advance()

@@ -203,11 +203,11 @@ def _list(text: str | None) -> list[str] | None:
 
 
 def run_optimize(args: argparse.Namespace) -> int:
+    from .._util.console import stage_progress, stderr_console
     from ..deploy.optimize import optimize
-    from .profile import _progress, stderr_console
 
     resolved = resolve_args(args)
-    with _progress(stderr_console()) as step:
+    with stage_progress(stderr_console()) as step:
         result = optimize(resolved, data=args.data, engines=_list(args.engines), precisions=_list(args.precisions),
                           max_drop=args.max_drop, min_agreement=args.min_agreement, input_size=args.input_size,
                           batch=args.batch, threads=args.threads, held_out=args.held_out, rounds=args.rounds,

@@ -40,14 +40,11 @@ from __future__ import annotations
 import argparse
 import math
 import sys
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-from .._util.console import stdout_console
+from .._util.console import stage_progress, stderr_console, stdout_console
 from ..engines.im2col import IMPLS
 from ..profile.backends import BACKENDS as PROFILE_BACKENDS
 from ..profile.backends import parse_backends
@@ -56,7 +53,7 @@ from ..profile.step import PRECISIONS, TRAIN_BACKENDS
 from ..profile.summary import SUMMARY
 from .model_arg import add_model_arguments, resolve_args
 
-__all__ = ["parse_shape", "register", "run", "stderr_console"]
+__all__ = ["parse_shape", "register", "run"]
 
 DEFAULT_MODEL = "mobilenet_v2"
 TRAIN_BATCH = 8  # the input's batch with --train when --input is not given
@@ -245,7 +242,7 @@ def _profile_each(args: argparse.Namespace, specs: list[str], shape: tuple[int, 
     from ..profile.training import check_trainable
 
     several = len(specs) > 1
-    with _progress(err) as step:
+    with stage_progress(err) as step:
         done = step("loading the model" + (f"s ({len(specs)})" if several else ""), None)
         resolved = [resolve_args(argparse.Namespace(**{**vars(args), "model": spec})) for spec in specs]
         done()
@@ -256,7 +253,7 @@ def _profile_each(args: argparse.Namespace, specs: list[str], shape: tuple[int, 
     for i, spec in enumerate(specs):
         r, resolved[i] = resolved[i], None  # each model is freed once profiled
         model_shape = shape or (r.shape(batch=TRAIN_BATCH) if args.train else r.input_shape)
-        with _progress(err) as step:
+        with stage_progress(err) as step:
             profile = profile_model(r.model, model_shape, spec=spec, description=r.description, backends=backends,
                                     batch=args.batch, threads=threads, repeats=args.repeats, warmup=args.warmup,
                                     budget_s=args.budget or None, remeasure=args.remeasure and i == 0, step=step,
@@ -311,18 +308,13 @@ def _several_outputs(args: argparse.Namespace, specs: list[str], docs: list[dict
                   highlight=False, soft_wrap=True)
 
 
-def stderr_console() -> Console:
-    """Where the progress bar and the notes go (a function, so that tests can catch the bar)."""
-    return Console(stderr=True)
-
-
 def _machine_only(threads: int, remeasure: bool, json_path: str | None, err: Console) -> int:
     """``sepconv profile --machine-only [--remeasure] [--json FILE|-]``: the ceilings, and nothing else."""
     from ..machine import cache_path, machine_profile
     from ..profile.report import machine_document, print_machine, write_json
 
     measured = remeasure or not cache_path(threads).is_file()
-    with _progress(err) as step:
+    with stage_progress(err) as step:
         done = step(f"the machine's ceilings: memory levels and precision peaks ({threads} threads)", None)
         machine = machine_profile(threads, remeasure=remeasure)
         done()
@@ -339,28 +331,3 @@ def _machine_only(threads: int, remeasure: bool, json_path: str | None, err: Con
     if measured:
         err.print(f"machine measured and cached in {cache_path(threads)}", highlight=False, soft_wrap=True)
     return 0
-
-
-@contextmanager
-def _progress(console: Console) -> Iterator[Callable[[str, int | None], Callable[[], None]]]:
-    """A rich progress bar on stderr; yields ``step(label, total) -> advance``. A stage with
-    ``total=None`` shows a spinner and ``advance()`` ends it. Every new stage and step is drawn at
-    once (not only at the next timed refresh), so no stage goes unseen. Silent when stderr is no
-    terminal."""
-    columns = (SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-               TimeElapsedColumn())
-    with Progress(*columns, console=console, transient=True, disable=not console.is_terminal) as progress:
-        current: list[int] = []
-
-        def step(label: str, total: int | None) -> Callable[[], None]:
-            for task in current:
-                progress.update(task, visible=False)
-            task = progress.add_task(label, total=total)
-            current[:] = [task]
-            progress.refresh()
-            if total is None:
-                return lambda: progress.update(task, visible=False, refresh=True)
-            return lambda: progress.update(task, advance=1, refresh=True)
-
-        yield step
-    sys.stderr.flush()

@@ -26,6 +26,7 @@ run on; torch's thread count is restored afterwards, and a torch runner sets it 
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 import platform
@@ -37,6 +38,7 @@ import torch
 from torch import nn
 
 from .._util.checks import ArgumentError, positive_int
+from .._util.console import Step
 from .._util.runtime import cores, cpu_name, eval_mode, thread_count, threads_set_to
 from ..engines.interleave import interleaved
 from ..engines.runner import RUNNERS, Runner, canonical, largest_difference, prepare
@@ -46,7 +48,6 @@ from .heldout import CALIBRATION, DeployImages, deploy_images
 
 __all__ = ["EXCLUDED_WITH_DATA", "Optimized", "optimize"]
 
-Step = Callable[[str, "int | None"], Callable[..., None]]
 # Not a candidate with data: a compiled model cannot be saved (load would compile it again).
 EXCLUDED_WITH_DATA = {"inductor": "torch.compile: a compiled model cannot be saved, load() would recompile it; "
                                   "name it in candidates to include it"}
@@ -146,9 +147,10 @@ def optimize(model: nn.Module | str | Path | Resolved, example_input: torch.Tens
              checked: Optimized | None = None) -> Optimized:
     """The fastest way to run ``model`` on this machine that keeps its answers (see the module
     docstring). ``model`` is an ``nn.Module``, any reference :func:`sepconv.resolve_model` takes
-    (a checkpoint brings its training preprocessing) or what it returned. ``backend`` names one runner to build and check
-    without timing, instead of ``"auto"``. ``example_input`` (fp32-only mode) fixes the input;
-    otherwise the input is ``batch`` images of ``input_size`` (default: the model's own size).
+    (a checkpoint brings its training preprocessing) or what it returned. ``backend`` names one
+    runner to build and check without timing, instead of ``"auto"``. ``example_input`` (fp32-only
+    mode) fixes the input; otherwise the input is ``batch`` images of ``input_size`` (default: the
+    model's own size).
     ``step(label, total) -> advance`` reports progress (a bar on the command line); ``verbose``
     prints the table. ``checked``: an earlier result on the same model and data, whose accuracy rows
     are kept (its passing candidates are rebuilt and timed at this ``batch`` and ``threads``, without
@@ -163,26 +165,11 @@ def optimize(model: nn.Module | str | Path | Resolved, example_input: torch.Tens
         >>> fast.backend in ("eager", "onnxruntime"), fast(torch.zeros(1, 3, 96, 96)).shape
         (True, torch.Size([1, 10]))
     """
-    if example_input is not None and not isinstance(example_input, torch.Tensor):
-        raise ArgumentError("example_input", f"example_input={type(example_input).__name__} must be a torch.Tensor")
-    if example_input is not None and data is not None:
-        raise ArgumentError("example_input", "example_input is for the fp32-only mode; with data the input is "
-                                             "batch held-out images of input_size")
-    for argument, value in (("max_drop", max_drop), ("min_agreement", min_agreement)):
-        if value is not None:
-            non_negative_float(argument, value)
-    if min_agreement is not None and min_agreement > 100:
-        raise ArgumentError("min_agreement", f"min_agreement={min_agreement!r} must be a percentage in [0, 100]")
-    positive_int("rounds", rounds)
-    non_negative_float("budget_s", budget_s)
+    _check_arguments(example_input, data, max_drop, min_agreement, rounds, budget_s, checked)
     threads = cores() if threads is None else thread_count("threads", threads)
     auto = backend == "auto"
     if not auto:
-        name = canonical(backend)
-        if name not in RUNNERS or (data is None and RUNNERS[name].dtype != "fp32"):
-            choices = [n for n, s in RUNNERS.items() if data is not None or s.dtype == "fp32"]
-            raise ArgumentError("backend", f"backend={backend!r} must be one of auto, {', '.join(choices)}")
-        candidates = [name]
+        candidates = [_one_backend(backend, data is not None)]
     resolved = model if isinstance(model, Resolved) else resolve_model(model)
     source = resolved.model
     train = resolved.sidecar.train if resolved.sidecar is not None else None
@@ -193,25 +180,17 @@ def optimize(model: nn.Module | str | Path | Resolved, example_input: torch.Tens
         from .._util.io import check_output
 
         check_output(out, "out", directory=True, overwrite=overwrite)
-    if checked is not None and (data is None or not isinstance(checked, Optimized)):
-        raise ArgumentError("checked", "checked must be an earlier optimize() result, reused with the same data")
     wanted, excluded = _names(candidates, data is not None, engines, precisions)
     step = step or _no_step
     with threads_set_to(threads), eval_mode(source), torch.inference_mode():
-        images = None
         if data is not None:
-            done = step(f"preparing the images of {data} at {shape[2]}x{shape[3]}", None)
-            images = deploy_images(data, shape, train, calibration=calibration, held_out=held_out)
-            done()
-            example = images.held_out[:shape[0]]
-            if example.shape[0] < shape[0]:
-                example = example.repeat((shape[0] + example.shape[0] - 1) // example.shape[0], 1, 1, 1)[:shape[0]]
+            images, example = _images(data, shape, train, calibration, held_out, step)
+            reference = None
             if checked is None:
                 advance = step("fp32 reference on the held-out images", _batches(images))
                 reference = logits_of(source, images.held_out, EVAL_BATCH, advance)
-            else:
-                reference = None
         else:
+            images = None
             example = example_input if example_input is not None else \
                 torch.randn(shape, generator=torch.Generator().manual_seed(0))
             reference = source(example)
@@ -243,15 +222,56 @@ def optimize(model: nn.Module | str | Path | Resolved, example_input: torch.Tens
     return result
 
 
+def _check_arguments(example_input: Any, data: str | None, max_drop: Any, min_agreement: Any, rounds: Any,
+                     budget_s: Any, checked: Any) -> None:
+    """The arguments :func:`optimize` checks before resolving the model (``ArgumentError`` naming one)."""
+    if example_input is not None and not isinstance(example_input, torch.Tensor):
+        raise ArgumentError("example_input", f"example_input={type(example_input).__name__} must be a torch.Tensor")
+    if example_input is not None and data is not None:
+        raise ArgumentError("example_input", "example_input is for the fp32-only mode; with data the input is "
+                                             "batch held-out images of input_size")
+    for argument, value in (("max_drop", max_drop), ("min_agreement", min_agreement)):
+        if value is not None:
+            non_negative_float(argument, value)
+    if min_agreement is not None and min_agreement > 100:
+        raise ArgumentError("min_agreement", f"min_agreement={min_agreement!r} must be a percentage in [0, 100]")
+    positive_int("rounds", rounds)
+    non_negative_float("budget_s", budget_s)
+    if checked is not None and (data is None or not isinstance(checked, Optimized)):
+        raise ArgumentError("checked", "checked must be an earlier optimize() result, reused with the same data")
+
+
+def _one_backend(backend: str, data: bool) -> str:
+    """The runner ``backend=`` names (with data any precision, without it an fp32 runner)."""
+    name = canonical(backend)
+    if name not in RUNNERS or (not data and RUNNERS[name].dtype != "fp32"):
+        choices = [n for n, s in RUNNERS.items() if data or s.dtype == "fp32"]
+        raise ArgumentError("backend", f"backend={backend!r} must be one of auto, {', '.join(choices)}")
+    return name
+
+
+def _images(data: str, shape: tuple[int, ...], train: dict[str, Any] | None, calibration: int,
+            held_out: int | None, step: Step) -> tuple[DeployImages, torch.Tensor]:
+    """The calibration and held-out images at the deployed size, and the example input: the first
+    ``batch`` held-out images (repeated when there are fewer)."""
+    done = step(f"preparing the images of {data} at {shape[2]}x{shape[3]}", None)
+    images = deploy_images(data, shape, train, calibration=calibration, held_out=held_out)
+    done()
+    example = images.held_out[:shape[0]]
+    if example.shape[0] < shape[0]:
+        example = example.repeat((shape[0] + example.shape[0] - 1) // example.shape[0], 1, 1, 1)[:shape[0]]
+    return images, example
+
+
 def _check_memory(source: nn.Module, shape: tuple[int, ...], data: bool, input_size: int | None) -> None:
     """Refuse, before any work, a batch or input size whose tensors cannot fit: the model and its
     activations at the larger of the batch and the accuracy check's :data:`EVAL_BATCH`, twice over
     (the fp32 reference and a candidate live at once), plus one copy of the weights per engine."""
     from .._util.memory import check_fits
-    from ..engines.shapes import forward_memory_bytes
+    from ..engines.shapes import forward_memory_bytes, weight_bytes
 
     largest = max(shape[0], EVAL_BATCH if data else shape[0])
-    weights = forward_memory_bytes(source, (1, *shape[1:]), factor=0)
+    weights = weight_bytes(source)
     one = forward_memory_bytes(source, (1, *shape[1:])) - weights
     if weights * 4 + 2 * one > _available():
         check_fits(weights * 4 + 2 * one, f"input_size={shape[-1]}: one image's activations",
@@ -271,8 +291,6 @@ def _batches(images: DeployImages) -> int:
 
 
 def _mark(row: Candidate, chosen: Candidate) -> Candidate:
-    import dataclasses
-
     return dataclasses.replace(row, status="chosen") if row.backend == chosen.backend else row
 
 
@@ -280,8 +298,6 @@ def _rebuild_checked(checked: Optimized, source: nn.Module, example: torch.Tenso
                      threads: int, step: Step) -> tuple[list[Candidate], dict[str, Runner]]:
     """The candidates of an earlier :func:`optimize` run on the same model and data, rebuilt at this
     run's batch and threads without checking their accuracy again (the earlier rows are kept)."""
-    import dataclasses
-
     rows, runners = [], {}
     for row in checked.results:
         if row.backend not in RUNNERS:  # the earlier baseline row
@@ -355,8 +371,6 @@ def _build_and_check(source: nn.Module, example: torch.Tensor, reference: torch.
 def _timed(rows: list[Candidate], runners: dict[str, Runner], source: nn.Module, example: torch.Tensor,
            threads: int, rounds: int, budget_s: float, step: Step) -> tuple[list[Candidate], float | None]:
     """Time every passing runner and the plain ONNX Runtime baseline in interleaved rounds."""
-    import dataclasses
-
     calls = {name: (lambda run=run: run(example)) for name, run in runners.items()}
     baseline = None
     try:

@@ -74,6 +74,12 @@ def check_forward(model: nn.Module, x: torch.Tensor, needs: str, *, many: bool =
     return out
 
 
+def weight_bytes(model: nn.Module) -> int:
+    """The bytes of ``model``'s parameters and buffers (each tensor once, shared ones too)."""
+    state = dict(chain(model.named_parameters(), model.named_buffers()))
+    return sum(t.numel() * t.element_size() for t in state.values())
+
+
 def forward_memory_bytes(model: nn.Module, input_shape: Sequence[int], batch: int | None = None,
                          factor: float = 1) -> int:
     """An estimate, made without allocating, of the bytes running ``model`` at ``input_shape`` needs
@@ -95,7 +101,7 @@ def forward_memory_bytes(model: nn.Module, input_shape: Sequence[int], batch: in
     shape = tuple(int(n) for n in input_shape)
     largest = max(shape[0], batch or shape[0])
     state = dict(chain(model.named_parameters(), model.named_buffers()))
-    weights = sum(t.numel() * t.element_size() for t in state.values())
+    weights = weight_bytes(model)
     per_sample = math.prod(shape[1:]) * torch.get_default_dtype().itemsize  # the input itself
     outputs: list[int] = []
 

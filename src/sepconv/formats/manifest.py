@@ -34,11 +34,10 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from .sidecar import _check_json, _Invalid, _is_int, _is_number, _need, _short
+from .rules import Check, check_document, is_int, is_number, need
 
 __all__ = ["ENGINES", "FORMAT", "MANIFEST", "PRECISIONS", "SCHEMA", "is_deploy_folder", "read_manifest",
            "validate_manifest"]
@@ -52,73 +51,73 @@ _SHA = re.compile(r"^[0-9a-f]{64}$")
 MAX_BYTES = 4 * 2**20
 
 
-def _one_of(choices: tuple[Any, ...]) -> Callable[[str, Any], None]:
-    def check(key: str, value: Any) -> None:
-        _need(value in choices, key, value, f"must be one of {', '.join(map(repr, choices))}")
+def _one_of(choices: tuple[Any, ...]) -> Check:
+    def check(key: str, value: Any, doc: Any = None) -> None:
+        need(value in choices, key, value, f"must be one of {', '.join(map(repr, choices))}")
 
     return check
 
 
-def _text(key: str, value: Any) -> None:
-    _need(isinstance(value, str) and 0 < len(value) <= 1000, key, value, "must be a non-empty string")
+def _text(key: str, value: Any, doc: Any = None) -> None:
+    need(isinstance(value, str) and 0 < len(value) <= 1000, key, value, "must be a non-empty string")
 
 
-def _shape(key: str, value: Any) -> None:
-    _need(isinstance(value, list) and len(value) == 4 and all(_is_int(v, 1) for v in value), key, value,
+def _shape(key: str, value: Any, doc: Any = None) -> None:
+    need(isinstance(value, list) and len(value) == 4 and all(is_int(v, 1) for v in value), key, value,
           "must be [batch, channels, height, width] of positive integers")
 
 
-def _threads(key: str, value: Any) -> None:
-    _need(_is_int(value, 1), key, value, "must be a positive integer")
+def _threads(key: str, value: Any, doc: Any = None) -> None:
+    need(is_int(value, 1), key, value, "must be a positive integer")
 
 
-def _file_name(key: str, value: Any) -> None:
-    _need(isinstance(value, str) and _NAME.match(value) is not None, key, value,
+def _file_name(key: str, value: Any, doc: Any = None) -> None:
+    need(isinstance(value, str) and _NAME.match(value) is not None, key, value,
           "must be a plain file name in the folder (letters, digits, '.', '_', '-'; no path)")
 
 
-def _files(key: str, value: Any) -> None:
-    _need(isinstance(value, dict), key, value, "must be an object {file name: sha256}")
+def _files(key: str, value: Any, doc: Any = None) -> None:
+    need(isinstance(value, dict), key, value, "must be an object {file name: sha256}")
     for name, digest in value.items():
         _file_name(f"{key}[{name!r}]", name)
-        _need(isinstance(digest, str) and _SHA.match(digest) is not None, f"{key}[{name!r}]", digest,
+        need(isinstance(digest, str) and _SHA.match(digest) is not None, f"{key}[{name!r}]", digest,
               "must be a SHA-256 hex digest (64 lowercase hex digits)")
 
 
-def _source(key: str, value: Any) -> None:
+def _source(key: str, value: Any, doc: Any = None) -> None:
     if value is not None:
         _file_name(key, value)
-        _need(value.endswith(".safetensors"), key, value, "must be a .safetensors checkpoint")
+        need(value.endswith(".safetensors"), key, value, "must be a .safetensors checkpoint")
 
 
-def _budget(key: str, value: Any) -> None:
-    _need(isinstance(value, dict) and set(value) == {"max_drop", "min_agreement"}, key, value,
+def _budget(key: str, value: Any, doc: Any = None) -> None:
+    need(isinstance(value, dict) and set(value) == {"max_drop", "min_agreement"}, key, value,
           "must be an object with max_drop and min_agreement")
     drop, agree = value["max_drop"], value["min_agreement"]
-    _need(drop is None or (_is_number(drop) and drop >= 0), f"{key}.max_drop", drop, "must be >= 0 or null")
-    _need(agree is None or (_is_number(agree) and 0 <= agree <= 100), f"{key}.min_agreement", agree,
+    need(drop is None or (is_number(drop) and drop >= 0), f"{key}.max_drop", drop, "must be >= 0 or null")
+    need(agree is None or (is_number(agree) and 0 <= agree <= 100), f"{key}.min_agreement", agree,
           "must be a percentage in [0, 100] or null")
 
 
-def _optional_text(key: str, value: Any) -> None:
+def _optional_text(key: str, value: Any, doc: Any = None) -> None:
     if value is not None:
         _text(key, value)
 
 
-def _candidates(key: str, value: Any) -> None:
-    _need(isinstance(value, list) and all(isinstance(row, dict) for row in value), key, value,
+def _candidates(key: str, value: Any, doc: Any = None) -> None:
+    need(isinstance(value, list) and all(isinstance(row, dict) for row in value), key, value,
           "must be a list of objects (one per candidate)")
 
 
-def _ms(key: str, value: Any) -> None:
-    _need(value is None or (_is_number(value) and value > 0), key, value, "must be a positive number or null")
+def _ms(key: str, value: Any, doc: Any = None) -> None:
+    need(value is None or (is_number(value) and value > 0), key, value, "must be a positive number or null")
 
 
-def _object(key: str, value: Any) -> None:
-    _need(isinstance(value, dict), key, value, "must be an object")
+def _object(key: str, value: Any, doc: Any = None) -> None:
+    need(isinstance(value, dict), key, value, "must be an object")
 
 
-SCHEMA: dict[str, tuple[Callable[[str, Any], None], bool]] = {
+SCHEMA: dict[str, tuple[Check, bool]] = {
     "format": (_one_of((FORMAT,)), True),
     "version": (_one_of((1,)), True),
     "model": (_text, True),
@@ -146,22 +145,7 @@ def validate_manifest(doc: Any, where: str | Path) -> dict[str, Any]:
         Traceback (most recent call last):
         ValueError: out/report.json: format='sepconv' must be one of 'sepconv-deploy'
     """
-    try:
-        _need(isinstance(doc, dict), "top level", doc,
-              "must be a JSON object with the keys " + ", ".join(k for k, (_, req) in SCHEMA.items() if req))
-        for key in doc:
-            _need(key in SCHEMA, f"key {key!r}", doc[key],
-                  f"is not part of a sepconv-deploy manifest ({', '.join(SCHEMA)})")
-            _check_json(key, doc[key])
-        for key, (check, required) in SCHEMA.items():
-            if key in doc:
-                check(key, doc[key])
-            else:
-                _need(not required, "top level", doc, f"lacks the key {key!r}: not a sepconv optimize report")
-    except _Invalid as bad:
-        what = bad.rule if not bad.key else f"{bad.key}={_short(bad.value)} {bad.rule}"
-        raise ValueError(f"{where}: {what}") from None
-    return doc
+    return check_document(doc, where, SCHEMA, "a sepconv-deploy manifest", lacking="a sepconv optimize report")
 
 
 def is_deploy_folder(path: str | Path) -> bool:

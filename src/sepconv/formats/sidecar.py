@@ -41,7 +41,6 @@ Example::
 from __future__ import annotations
 
 import json
-import math
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -49,9 +48,10 @@ from pathlib import Path
 from typing import Any
 
 from .._util.io import file_sha256
-from ..models.provenance import Provenance, json_typed
+from ..models.provenance import Provenance
 from ..models.registry import accepted_arguments, list_models, model_entry
 from .plan import PLAN_KEY, TARGETS
+from .rules import Check, check_document, check_json, is_int, is_number, need
 
 __all__ = ["FORMAT", "MAX_BYTES", "MismatchedSidecar", "SCHEMA", "SR_TRAIN_SCHEMA", "TRAIN_SCHEMA", "Sidecar",
            "parse_sidecar", "read_sidecar", "sidecar_label", "sidecar_path", "validate_sidecar"]
@@ -85,61 +85,40 @@ class MismatchedSidecar(ValueError):
     """A sidecar and a tensors file that do not belong together: the sidecar records another file's SHA-256."""
 
 
-class _Invalid(Exception):
-    """``key=value`` breaks ``rule``; :func:`validate_sidecar` adds the file's name."""
-
-    def __init__(self, key: str, value: Any, rule: str) -> None:
-        super().__init__(key, value, rule)
-        self.key, self.value, self.rule = key, value, rule
-
-
-def _need(ok: bool, key: str, value: Any, rule: str) -> None:
-    if not ok:
-        raise _Invalid(key, value, rule)
-
-
-def _is_int(v: Any, least: int) -> bool:
-    return isinstance(v, int) and not isinstance(v, bool) and v >= least
-
-
-def _is_number(v: Any) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
-
-
 # ---- the keys ------------------------------------------------------------------------------------
 
-def _format(value: Any, doc: dict[str, Any]) -> None:
-    _need(value == FORMAT, "format", value, f"must be {FORMAT!r}")
+def _format(key: str, value: Any, doc: dict[str, Any]) -> None:
+    need(value == FORMAT, "format", value, f"must be {FORMAT!r}")
 
 
-def _model(value: Any, doc: dict[str, Any]) -> None:
-    _need(isinstance(value, str) and value in list_models(), "model", value,
+def _model(key: str, value: Any, doc: dict[str, Any]) -> None:
+    need(isinstance(value, str) and value in list_models(), "model", value,
           f"must be a registered model name ({', '.join(list_models())})")
 
 
-def _kwargs(value: Any, doc: dict[str, Any]) -> None:
-    _need(isinstance(value, dict), "kwargs", value,
+def _kwargs(key: str, value: Any, doc: dict[str, Any]) -> None:
+    need(isinstance(value, dict), "kwargs", value,
           "must be an object of the model's arguments ({name: JSON scalar or list})")
     accepted = accepted_arguments(model_entry(doc["model"]))
     for name, v in value.items():
-        _need(name in accepted, f"kwargs[{name!r}]", v,
+        need(name in accepted, f"kwargs[{name!r}]", v,
               f"is no argument of {doc['model']}; accepted: {', '.join(accepted)}")
-        _need(not isinstance(v, dict), f"kwargs[{name!r}]", v, "must be a JSON scalar or list, not an object")
-        _check_json(f"kwargs[{name!r}]", v, objects=False)
+        need(not isinstance(v, dict), f"kwargs[{name!r}]", v, "must be a JSON scalar or list, not an object")
+        check_json(f"kwargs[{name!r}]", v, objects=False)
 
 
-def _weights(value: Any, doc: dict[str, Any]) -> None:
-    _need(isinstance(value, dict), "weights", value, "must be an object (where the weights came from)")
+def _weights(key: str, value: Any, doc: dict[str, Any]) -> None:
+    need(isinstance(value, dict), "weights", value, "must be an object (where the weights came from)")
 
 
-def _separation(value: Any, doc: dict[str, Any]) -> None:
+def _separation(key: str, value: Any, doc: dict[str, Any]) -> None:
     stage_rule = f"must be a stage {{'to': one of {', '.join(TARGETS)}, 'layers': {{name: entry}}}}"
-    _need(isinstance(value, list), PLAN_KEY, value, "must be a list of separation stages")
+    need(isinstance(value, list), PLAN_KEY, value, "must be a list of separation stages")
     for i, stage in enumerate(value):
         key = f"{PLAN_KEY}[{i}]"
-        _need(isinstance(stage, dict) and set(stage) == {"to", "layers"}, key, stage, stage_rule)
-        _need(stage["to"] in TARGETS, f"{key}['to']", stage["to"], f"must be one of {', '.join(TARGETS)}")
-        _need(isinstance(stage["layers"], dict), f"{key}['layers']", stage["layers"],
+        need(isinstance(stage, dict) and set(stage) == {"to", "layers"}, key, stage, stage_rule)
+        need(stage["to"] in TARGETS, f"{key}['to']", stage["to"], f"must be one of {', '.join(TARGETS)}")
+        need(isinstance(stage["layers"], dict), f"{key}['layers']", stage["layers"],
               "must be an object {layer name: entry}")
         for name, entry in stage["layers"].items():
             _layer(f"{key}['layers'][{name!r}]", name, entry, stage["to"])
@@ -150,14 +129,14 @@ LAYER_KEYS = {"to": "must be the stage's 'to'", "setting": "must be a positive i
 
 
 def _layer(key: str, name: str, entry: Any, to: str) -> None:
-    _need(bool(name), key, name, "must name a layer (a module path such as 'blocks.0.conv')")
-    _need(isinstance(entry, dict) and {"to", "setting"} <= set(entry) <= set(LAYER_KEYS), key, entry,
+    need(bool(name), key, name, "must name a layer (a module path such as 'blocks.0.conv')")
+    need(isinstance(entry, dict) and {"to", "setting"} <= set(entry) <= set(LAYER_KEYS), key, entry,
           "must be an object with 'to' and 'setting', and optionally 'permute_in', 'permute_out'")
     for field, rule in LAYER_KEYS.items():
         if field in entry:
             v = entry[field]
-            ok = {"to": v == to, "setting": _is_int(v, 1)}.get(field, isinstance(v, bool))
-            _need(ok, f"{key}[{field!r}]", v, rule)
+            ok = {"to": v == to, "setting": is_int(v, 1)}.get(field, isinstance(v, bool))
+            need(ok, f"{key}[{field!r}]", v, rule)
 
 
 TRAIN_SCHEMA: dict[str, tuple[str, Callable[[Any], bool], bool]] = {
@@ -165,54 +144,54 @@ TRAIN_SCHEMA: dict[str, tuple[str, Callable[[Any], bool], bool]] = {
     "data": ("must be a data spec (a non-empty str)", lambda v: isinstance(v, str) and bool(v), True),
     "classes": ("must be a non-empty list of class names (str)",
                 lambda v: isinstance(v, list) and bool(v) and all(isinstance(c, str) for c in v), True),
-    "channels": ("must be a positive int", lambda v: _is_int(v, 1), True),
-    "mean": ("must be a list of numbers", lambda v: isinstance(v, list) and all(map(_is_number, v)), True),
+    "channels": ("must be a positive int", lambda v: is_int(v, 1), True),
+    "mean": ("must be a list of numbers", lambda v: isinstance(v, list) and all(map(is_number, v)), True),
     "std": ("must be a list of positive numbers",
-            lambda v: isinstance(v, list) and all(_is_number(s) and s > 0 for s in v), True),
-    "eval_crop": ("must be a number in (0, 1]", lambda v: _is_number(v) and 0 < v <= 1, True),
-    "img_size": ("must be a positive int", lambda v: _is_int(v, 1), True),
-    "epoch": ("must be an int >= 0", lambda v: _is_int(v, 0), False),
-    "val_acc": ("must be a number or null", lambda v: v is None or _is_number(v), False),
+            lambda v: isinstance(v, list) and all(is_number(s) and s > 0 for s in v), True),
+    "eval_crop": ("must be a number in (0, 1]", lambda v: is_number(v) and 0 < v <= 1, True),
+    "img_size": ("must be a positive int", lambda v: is_int(v, 1), True),
+    "epoch": ("must be an int >= 0", lambda v: is_int(v, 0), False),
+    "val_acc": ("must be a number or null", lambda v: v is None or is_number(v), False),
     "task": ("must be 'classification' (or absent)", lambda v: v == "classification", False),
 }
 # What sepconv train records for a super-resolution model (train["task"] == "super_resolution").
 SR_TRAIN_SCHEMA: dict[str, tuple[str, Callable[[Any], bool], bool]] = {
     "task": ("must be 'super_resolution'", lambda v: v == "super_resolution", True),
     "data": ("must be a data spec (a non-empty str)", lambda v: isinstance(v, str) and bool(v), True),
-    "scale": ("must be an int >= 2 (the upscaling factor)", lambda v: _is_int(v, 2), True),
+    "scale": ("must be an int >= 2 (the upscaling factor)", lambda v: is_int(v, 2), True),
     "held_out": ("must be a list of photo names (str)",
                  lambda v: isinstance(v, list) and all(isinstance(n, str) for n in v), True),
-    "channels": ("must be a positive int", lambda v: _is_int(v, 1), False),
-    "img_size": ("must be a positive int (the HR patch side)", lambda v: _is_int(v, 1), True),
-    "epoch": ("must be an int >= 0", lambda v: _is_int(v, 0), False),
-    "val_psnr": ("must be a number or null", lambda v: v is None or _is_number(v), False),
-    "val_ssim": ("must be a number or null", lambda v: v is None or _is_number(v), False),
+    "channels": ("must be a positive int", lambda v: is_int(v, 1), False),
+    "img_size": ("must be a positive int (the HR patch side)", lambda v: is_int(v, 1), True),
+    "epoch": ("must be an int >= 0", lambda v: is_int(v, 0), False),
+    "val_psnr": ("must be a number or null", lambda v: v is None or is_number(v), False),
+    "val_ssim": ("must be a number or null", lambda v: v is None or is_number(v), False),
 }
 
 
-def _train(value: Any, doc: dict[str, Any]) -> None:
-    _need(isinstance(value, dict), "train", value, "must be an object (what sepconv train recorded)")
+def _train(key: str, value: Any, doc: dict[str, Any]) -> None:
+    need(isinstance(value, dict), "train", value, "must be an object (what sepconv train recorded)")
     schema = SR_TRAIN_SCHEMA if value.get("task") == "super_resolution" else TRAIN_SCHEMA
     for key in value:
-        _need(key in schema, f"train[{key!r}]", value[key], f"is not a key of train ({', '.join(schema)})")
+        need(key in schema, f"train[{key!r}]", value[key], f"is not a key of train ({', '.join(schema)})")
     for key, (rule, check, required) in schema.items():
         if key in value:
-            _need(check(value[key]), f"train[{key!r}]", value[key], rule)
+            need(check(value[key]), f"train[{key!r}]", value[key], rule)
         else:
-            _need(not required, "train", value, f"lacks {key!r}; it needs {', '.join(schema)}")
+            need(not required, "train", value, f"lacks {key!r}; it needs {', '.join(schema)}")
 
 
-def _ema(value: Any, doc: dict[str, Any]) -> None:
-    _need(isinstance(value, bool), "ema", value, "must be true or false")
+def _ema(key: str, value: Any, doc: dict[str, Any]) -> None:
+    need(isinstance(value, bool), "ema", value, "must be true or false")
 
 
-def _tensors_sha256(value: Any, doc: dict[str, Any]) -> None:
-    _need(isinstance(value, str) and re.fullmatch("[0-9a-f]{64}", value) is not None, "tensors_sha256", value,
+def _tensors_sha256(key: str, value: Any, doc: dict[str, Any]) -> None:
+    need(isinstance(value, str) and re.fullmatch("[0-9a-f]{64}", value) is not None, "tensors_sha256", value,
           "must be the SHA-256 of the tensors file (64 lowercase hex digits)")
 
 
 # key -> (check, required); checked in this order (kwargs needs model)
-SCHEMA: dict[str, tuple[Callable[[Any, dict[str, Any]], None], bool]] = {
+SCHEMA: dict[str, tuple[Check, bool]] = {
     "format": (_format, True),
     "model": (_model, True),
     "kwargs": (_kwargs, False),
@@ -224,40 +203,11 @@ SCHEMA: dict[str, tuple[Callable[[Any, dict[str, Any]], None], bool]] = {
 }
 
 
-def _check_json(key: str, value: Any, objects: bool = True) -> None:
-    try:
-        json_typed(key, value, objects=objects)
-    except (TypeError, ValueError) as err:
-        raise _Invalid("", None, str(err)) from None
-
-
-def _short(value: Any, limit: int = 80) -> str:
-    try:
-        text = repr(value)
-    except RecursionError:
-        return "[[[..."
-    return text if len(text) <= limit else f"{text[:limit - 5]} ...{text[-1]}"
-
-
 # ---- entry points --------------------------------------------------------------------------------
 
 def validate_sidecar(doc: Any, where: str | Path) -> Sidecar:
     """Check ``doc`` (a parsed sidecar) against :data:`SCHEMA`; ``where`` names it in errors."""
-    try:
-        _need(isinstance(doc, dict), "top level", doc,
-              f"must be a JSON object with the keys {', '.join(k for k, (_, required) in SCHEMA.items() if required)}"
-              f" (and optionally {', '.join(k for k, (_, required) in SCHEMA.items() if not required)})")
-        for key in doc:
-            _need(key in SCHEMA, f"key {key!r}", doc[key], f"is not part of a sepconv sidecar ({', '.join(SCHEMA)})")
-            _check_json(key, doc[key])
-        for key, (check, required) in SCHEMA.items():
-            if key in doc:
-                check(doc[key], doc)
-            else:
-                _need(not required, "top level", doc, f"lacks the key {key!r}: not a sepconv checkpoint sidecar")
-    except _Invalid as bad:
-        what = bad.rule if not bad.key else f"{bad.key}={_short(bad.value)} {bad.rule}"
-        raise ValueError(f"{where}: {what}") from None
+    check_document(doc, where, SCHEMA, "a sepconv sidecar", lacking="a sepconv checkpoint sidecar")
     return Sidecar(Provenance.from_json(doc), doc.get("train"), doc.get("ema", False), doc.get("tensors_sha256"))
 
 
