@@ -9,7 +9,7 @@ import io
 import numpy as np
 import pytest
 from PIL import Image
-from support.hostile import Case, once, problems, run_cases
+from support.hostile import Case, problems, run_cases_once
 
 
 def _png(side: int) -> bytes:
@@ -44,7 +44,7 @@ CASES = [
 
 @pytest.fixture(scope="module")
 def results(tmp_path_factory):
-    return once("arguments", tmp_path_factory, lambda: run_cases(CASES, tmp_path_factory.mktemp("hostile-arguments")))
+    return run_cases_once("arguments", CASES, tmp_path_factory)
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])

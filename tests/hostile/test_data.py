@@ -9,7 +9,7 @@ import io
 
 import numpy as np
 import pytest
-from support.hostile import Case, once, problems, run_cases
+from support.hostile import Case, problems, run_cases_once
 from support.hostile_inputs import CIFAR_CORRUPTIONS, SMALL, STANDARD, corrupt_cifar, folder_files
 from support.train import make_cifar10, make_folder
 
@@ -78,7 +78,7 @@ def cases(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def results(cases, tmp_path_factory):
-    return once("data", tmp_path_factory, lambda: run_cases(cases, tmp_path_factory.mktemp("hostile-data")))
+    return run_cases_once("data", cases, tmp_path_factory)
 
 
 CASE_IDS = [f"train-{c}" for c in CIFAR_CORRUPTIONS] + ["separate-cifar_negative", "train-folder-one-class",

@@ -9,7 +9,7 @@ import json
 
 import numpy as np
 import pytest
-from support.hostile import Case, once, problems, run_cases
+from support.hostile import Case, problems, run_cases_once
 
 MODEL = "mobilenet_v3_small:num_classes=10"
 OPT = ["optimize", MODEL, "--input-size", "32", "--rounds", "1"]
@@ -75,7 +75,7 @@ CASES = [
 
 @pytest.fixture(scope="module")
 def results(tmp_path_factory):
-    return once("deploy", tmp_path_factory, lambda: run_cases(CASES, tmp_path_factory.mktemp("hostile-deploy")))
+    return run_cases_once("deploy", CASES, tmp_path_factory)
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])

@@ -9,7 +9,7 @@ traceback, no file changed (no temporary file left, the old file untouched)."""
 from __future__ import annotations
 
 import pytest
-from support.hostile import FAULTS, Case, once, problems, run_cases
+from support.hostile import FAULTS, Case, problems, run_cases_once
 from support.hostile_inputs import SMALL, STANDARD, WRITERS, argv_of, checkpoint, machine_cache, timm_weights
 
 INPUTS = {"import-weights": {"w.pth": "timm"}}  # files a command reads, filled in by the fixture
@@ -72,8 +72,7 @@ def cases(inputs):
 @pytest.fixture(scope="module")
 def results(cases, tmp_path_factory):
     env = machine_cache(tmp_path_factory.mktemp("machine"))
-    return once("outputs", tmp_path_factory,
-                lambda: run_cases(cases, tmp_path_factory.mktemp("hostile-outputs"), env=env))
+    return run_cases_once("outputs", cases, tmp_path_factory, env=env)
 
 
 CASE_IDS = [c.id for c in _cases({"m.safetensors": b"", "m.json": b""}, b"")]

@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from support.hostile import Case, once, problems, run_cases
+from support.hostile import Case, problems, run_cases_once
 
 from sepconv import create_model
 from sepconv.formats.checkpoint import save_model
@@ -56,7 +56,7 @@ def cases(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def results(cases, tmp_path_factory):
-    return once("sidecars", tmp_path_factory, lambda: run_cases(cases, tmp_path_factory.mktemp("hostile-sidecars")))
+    return run_cases_once("sidecars", cases, tmp_path_factory)
 
 
 @pytest.mark.parametrize("command", sorted(COMMANDS))

@@ -8,7 +8,7 @@ what it holds after importing sepconv, so a request the memory estimate misses f
 from __future__ import annotations
 
 import pytest
-from support.hostile import Case, once, problems, run_cases
+from support.hostile import Case, problems, run_cases_once
 
 CASES = [
     # sepconv compare: every size argument, far beyond memory
@@ -48,7 +48,7 @@ CASES = [
 
 @pytest.fixture(scope="module")
 def results(tmp_path_factory):
-    return once("sizes", tmp_path_factory, lambda: run_cases(CASES, tmp_path_factory.mktemp("hostile-sizes")))
+    return run_cases_once("sizes", CASES, tmp_path_factory)
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])

@@ -6,7 +6,7 @@ naming the value, no traceback, no file changed (``support.hostile``)."""
 from __future__ import annotations
 
 import pytest
-from support.hostile import Case, once, problems, run_cases
+from support.hostile import Case, problems, run_cases_once
 
 SWEEP = ["sweep", "mobilenet_v1", "--width-mults", "0.25", "--data", "digits", "--epochs", "1", "--out", "o"]
 CASES = [
@@ -34,7 +34,7 @@ CASES = [
 
 @pytest.fixture(scope="module")
 def results(tmp_path_factory):
-    return once("switches", tmp_path_factory, lambda: run_cases(CASES, tmp_path_factory.mktemp("hostile-switches")))
+    return run_cases_once("switches", CASES, tmp_path_factory)
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])

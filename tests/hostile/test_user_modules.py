@@ -5,7 +5,7 @@ exit code 2 and one line naming the callable and what it returned or did — nev
 from __future__ import annotations
 
 import pytest
-from support.hostile import Case, once, problems, run_cases
+from support.hostile import Case, problems, run_cases_once
 
 SOURCE = '''
 import torch
@@ -75,8 +75,7 @@ CASES = [Case(f"{command}-{target}", [a.replace("{spec}", f"usermods_{command}_{
 
 @pytest.fixture(scope="module")
 def results(tmp_path_factory):
-    return once("user_modules", tmp_path_factory,
-                lambda: run_cases(CASES, tmp_path_factory.mktemp("hostile-user-modules")))
+    return run_cases_once("user_modules", CASES, tmp_path_factory)
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])

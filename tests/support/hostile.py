@@ -134,6 +134,12 @@ def once(name: str, tmp_path_factory: Any, compute: Callable[[], Any]) -> Any:
         return value
 
 
+def run_cases_once(name: str, cases: list[Case], tmp_path_factory: Any, env: dict[str, str] | None = None
+                   ) -> dict[str, dict]:
+    """:func:`run_cases` in a fresh ``hostile-<name>`` folder, :func:`once` per test session."""
+    return once(name, tmp_path_factory, lambda: run_cases(cases, tmp_path_factory.mktemp(f"hostile-{name}"), env=env))
+
+
 def run_cases(cases: list[Case], root: Path, timeout: float = 600, env: dict[str, str] | None = None
               ) -> dict[str, dict]:
     """Run ``cases`` in one child process (see the module docstring); results by case id. ``env``
