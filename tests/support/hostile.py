@@ -383,5 +383,5 @@ if __name__ == "__main__":
     _child()
 
 
-__all__ = ["Case", "FAULTS", "KillCase", "MEMORY_HEADROOM", "asdict", "inject", "once", "prepare", "problems", "run_cases", "run_cases_once",
-           "run_kills", "snapshot"]
+__all__ = ["Case", "FAULTS", "KillCase", "MEMORY_HEADROOM", "asdict", "inject", "once", "prepare", "problems",
+           "run_cases", "run_cases_once", "run_kills", "snapshot"]
