@@ -123,14 +123,14 @@ def recheck_loads(names: list[str], runs: Path, rounds: int, budget: float) -> s
 
 
 def one_model(name: str, run: Path, out_dir: Path, batches: list[int], threads_list: list[int], rounds: int,
-              budget: float) -> dict:
+              budget: float, held_out: int | None = None) -> dict:
     resolved = resolve_model(run)
     model = resolved.model.eval()
     record = {"model": name, "checkpoint": str(run), "trained": trained_accuracy(run), "rows": []}
     t_max = max(threads_list)
     log(f"{name}: building and checking every candidate (batch 1, {t_max} threads)")
     first = optimize(resolved, data="digits", batch=1, threads=t_max, rounds=rounds, budget_s=budget,
-                     out=out_dir / f"{name}-deployed", overwrite=True)
+                     held_out=held_out, out=out_dir / f"{name}-deployed", overwrite=True)
     record["candidates"] = [row.to_dict() for row in first.results]
     record["table_first"] = first.table()
     print(first.table(), flush=True)
@@ -193,7 +193,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--threads", type=int, nargs="+", default=sorted({1, cores()}))
     p.add_argument("--rounds", type=int, default=5)
     p.add_argument("--budget", type=float, default=1.5, help="seconds of timing per runner and row")
-    p.add_argument("--out", default=str(RESULTS / "optimize"), help="output stem (.json and .txt)")
+    p.add_argument("--held-out", type=int, default=None,
+                   help="held-out images per accuracy check (default: all the digits not used for calibration, "
+                        "1,541; at least 1,000). Xception at 299 px: each candidate's check takes minutes")
+    p.add_argument("--out", default=str(RESULTS / "optimize"), help="output stem (.json and .txt; use another "
+                   "stem for a run of some models, e.g. benchmarks/results/deploy/optimize-xception)")
     p.add_argument("--load-check-only", action="store_true",
                    help="only re-time load(DIR) against the best candidate for folders an earlier run wrote")
     p.add_argument("--retable", action="store_true", help="only re-render the .txt table from the .json")
@@ -220,7 +224,8 @@ def main(argv: list[str] | None = None) -> int:
             missing.append(name)
             log(f"{name}: no trained run in {run} (benchmarks/deploy_train.sh); skipped")
             continue
-        results.append(one_model(name, run, Path(args.runs), args.batches, args.threads, args.rounds, args.budget))
+        results.append(one_model(name, run, Path(args.runs), args.batches, args.threads, args.rounds, args.budget,
+                                 args.held_out))
     doc = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "cpu": cpu_name(), "cores": cores(),
            "openvino_capabilities": list(capabilities()), "torch": torch.__version__, "seconds": time.time() - started,
            "missing": missing, "results": results}
