@@ -14,8 +14,9 @@ For each model trained on the bundled digits at the size it is timed at (``bench
    run: their ratio, and the spread of that ratio round by round;
 4. where the choice lands against the precision-aware roofline: the model's FLOPs (2 x MACs, batch
    included) per second over the machine's measured peak for the chosen precision
-   (``sepconv profile --machine-only``), and for an ONNX Runtime fp32 choice the kind of layer that
-   holds most of its time (ONNX Runtime's own per-node profile mapped to sepconv's layers).
+   (``sepconv profile --machine-only``), and the kind of layer that holds most of the choice's time
+   (its engine's own per-node profile mapped to sepconv's layers: ONNX Runtime fp32, or OpenVINO at
+   any precision, ``sepconv.engines.openvino_layers``).
 
 Load average is recorded before and after each timed row; nothing else should run meanwhile.
 
@@ -65,14 +66,28 @@ def roofline(model: torch.nn.Module, shape: tuple, precision: str, ms: float, th
     return {"gflops_per_s": achieved, "peak": peak, "fraction_of_peak": achieved / peak if peak else None}
 
 
-def by_kind(model: torch.nn.Module, shape: tuple, threads: int) -> dict | None:
-    from sepconv.engines.ort_layers import ort_layer_times
+def by_kind(resolved, chosen, shape: tuple, threads: int) -> dict | None:  # noqa: ANN001
+    """Which kind of layer holds most of the chosen runner's time, from its engine's own per-node
+    profile: ONNX Runtime's (fp32) or OpenVINO's (any precision; int8 on the same calibration
+    images ``optimize`` used). None for the other runners (no per-layer view of them yet)."""
+    model = resolved.model.eval()
+    if chosen.engine == "onnxruntime" and chosen.precision == "fp32":
+        from sepconv.engines.ort_layers import ort_layer_times
 
-    layers = ort_layer_times(model, shape, threads=threads, repeats=10, warmup=2)
-    kinds = layers.by_kind()
-    total = sum(kinds.values())
-    top = max(kinds, key=kinds.get)
-    return {"top_kind": top, "top_share": kinds[top] / total, "kinds_ms": kinds}
+        kinds = ort_layer_times(model, shape, threads=threads, repeats=10, warmup=2).by_kind()
+        total = sum(kinds.values())
+        top = max((k for k in kinds if k not in ("functional", "unmapped")), key=kinds.get)
+        return {"engine": "onnxruntime", "precision": "fp32", "top_kind": top, "top_share": kinds[top] / total, "kinds_ms": kinds}
+    if chosen.engine == "openvino":
+        from sepconv.deploy.heldout import deploy_images
+        from sepconv.engines.openvino_layers import openvino_kind_times
+
+        calibration = None
+        if chosen.precision == "int8":
+            calibration = deploy_images("digits", shape, resolved.sidecar.train).calibration
+        return openvino_kind_times(model, shape, precision=chosen.precision, threads=threads, repeats=10,
+                                   calibration=calibration).to_dict()
+    return None
 
 
 def load_check(folder: Path, best, rounds: int, budget: float) -> dict:  # noqa: ANN001 - a Runner
@@ -153,10 +168,7 @@ def one_model(name: str, run: Path, out_dir: Path, batches: list[int], threads_l
             log(f"{name} b{batch} t{threads}: {chosen.backend} {chosen.median_ms:.2f} ms, plain ORT "
                 f"{row['plain_ort_ms']:.2f} ms, ratio {ratio:.3f} (load {load_before:.2f}->{load_after:.2f})")
     record["load_check"] = load_check(out_dir / f"{name}-deployed", first.runner, rounds, budget)
-    if first.chosen.engine == "onnxruntime" and first.chosen.precision == "fp32":
-        record["by_kind"] = by_kind(model, first.example_shape, t_max)
-    else:
-        record["by_kind"] = None  # per-layer views of OpenVINO and of int8 graphs: not built yet
+    record["by_kind"] = by_kind(resolved, first.chosen, first.example_shape, t_max)
     return record
 
 
@@ -181,7 +193,8 @@ def table(results: list[dict]) -> str:
                      f" ({'within' if within(lc) else 'OUTSIDE'} the spread)")
         if rec.get("by_kind"):
             k = rec["by_kind"]
-            lines.append(f"{rec['model']}: most time in {k['top_kind']} layers ({100 * k['top_share']:.0f}%)")
+            on = f"{k.get('engine', 'onnxruntime')} {k.get('precision', 'fp32')}"
+            lines.append(f"{rec['model']}: most time in {k['top_kind']} layers ({100 * k['top_share']:.0f}% on {on})")
     return "\n".join(lines)
 
 

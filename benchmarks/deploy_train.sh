@@ -3,10 +3,11 @@
 # timed at (224 px; Xception 299 px), fp32, no torch.compile (issue 15's recipe). Usage:
 #   bash benchmarks/deploy_train.sh [RUNS_DIR] [MODEL...]  # default runs/deploy, every model; each resumes
 #   THREADS=2 bash benchmarks/deploy_train.sh runs/deploy xception   # one model, two threads (default 1)
+#   PRECISION=bf16 THREADS=2 bash benchmarks/deploy_train.sh runs/deploy # bf16 autocast (fp32 weights; default fp32)
 # Epochs are what one session's time allowed on a 2-core machine; the accuracy each reached is in
 # RUNS_DIR/<model>/metrics.json and in benchmarks/results/deploy/optimize.txt (optimize-xception.txt).
-# Xception: about 22 minutes an epoch at 299 px on two threads (41 on one); the recorded run was
-# stopped after epoch 3 of this 4-epoch schedule (98.1% validation accuracy) for the session's time.
+# Xception: about 22 minutes an epoch at 299 px in fp32 on two threads of an AVX2 CPU (41 on one);
+# with bf16 autocast on a CPU with AMX, about 6. The recorded runs are named in README.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RUNS=${1:-runs/deploy}
@@ -19,7 +20,7 @@ train() {  # name epochs [img_size]
   local resume=()
   [ -f "$out/state.json" ] && resume=(--resume)
   "$SEPCONV" train "$name:num_classes=10" --data digits --img-size "$size" --epochs "$epochs" --batch-size 32 \
-    --precision fp32 --no-compile --threads "${THREADS:-1}" --quiet --out "$out" "${resume[@]}"
+    --precision "${PRECISION:-fp32}" --no-compile --threads "${THREADS:-1}" --quiet --out "$out" "${resume[@]}"
 }
 train mobilenet_v3_small 8
 train mobilenet_v2 4

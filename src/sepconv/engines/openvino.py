@@ -43,8 +43,8 @@ import torch
 from .._util.checks import ArgumentError, positive_int
 from .._util.runtime import cores
 
-__all__ = ["HINTS", "PRECISIONS", "OpenVinoRunner", "capabilities", "load_ir", "openvino_runner", "save_ir",
-           "unavailable", "version"]
+__all__ = ["HINTS", "PRECISIONS", "OpenVinoRunner", "capabilities", "infer_request", "load_ir", "openvino_runner",
+           "read_onnx", "save_ir", "unavailable", "version"]
 
 PRECISIONS = ("fp32", "bf16", "fp16", "int8")
 HINTS = {"fp32": "f32", "bf16": "bf16", "fp16": "f16", "int8": "f32"}
@@ -95,11 +95,22 @@ def _config(precision: str, threads: int) -> dict[str, object]:
             "NUM_STREAMS": 1, "PERFORMANCE_HINT": "LATENCY"}
 
 
-def _read_onnx(proto: onnx.ModelProto):  # noqa: ANN202 - openvino.Model
+def read_onnx(proto: onnx.ModelProto):  # noqa: ANN202 - openvino.Model
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "model.onnx"
         path.write_bytes(proto.SerializeToString())
         return _core().read_model(str(path))
+
+
+def infer_request(model, shape: tuple[int, ...], precision: str, threads: int,  # noqa: ANN001, ANN201
+                  profile: bool = False):
+    """An infer request of ``model`` (an ``openvino.Model``, left unchanged) compiled for the CPU
+    plugin at the static ``shape``, ``precision`` and ``threads``; with ``profile``, ``PERF_COUNT``
+    on (per-node times in ``get_profiling_info``)."""
+    model = model.clone()
+    model.reshape({model.inputs[0].any_name: list(shape)} if model.inputs[0].names else [list(shape)])
+    config = _config(precision, threads) | ({"PERF_COUNT": True} if profile else {})
+    return _core().compile_model(model, "CPU", config).create_infer_request()
 
 
 class OpenVinoRunner:
@@ -114,10 +125,7 @@ class OpenVinoRunner:
     def _request(self, shape: tuple[int, ...]):  # noqa: ANN202 - openvino.InferRequest
         request = self._requests.get(shape)
         if request is None:
-            model = self.model.clone()
-            model.reshape({model.inputs[0].any_name: list(shape)} if model.inputs[0].names else [list(shape)])
-            compiled = _core().compile_model(model, "CPU", _config(self.precision, self.threads))
-            request = self._requests[shape] = compiled.create_infer_request()
+            request = self._requests[shape] = infer_request(self.model, shape, self.precision, self.threads)
         return request
 
     def __call__(self, x: torch.Tensor | np.ndarray) -> torch.Tensor | np.ndarray:
@@ -141,7 +149,7 @@ def openvino_runner(proto: onnx.ModelProto, precision: str = "fp32", threads: in
         raise ValueError(reason)
     threads = cores() if threads is None else positive_int("threads", threads)
     try:
-        run = OpenVinoRunner(_read_onnx(proto), precision, threads)
+        run = OpenVinoRunner(read_onnx(proto), precision, threads)
         if example_shape is not None:
             run._request(tuple(example_shape))
     except RuntimeError as e:  # OpenVINO's conversion and compilation errors
