@@ -22,6 +22,8 @@ Load average is recorded before and after each timed row; nothing else should ru
 
     .venv/bin/python benchmarks/deploy_optimize.py                                 # all, runs/deploy/*
     .venv/bin/python benchmarks/deploy_optimize.py --models mobilenet_v2 --runs runs/deploy --threads 1
+    .venv/bin/python benchmarks/deploy_optimize.py --models xception --held-out 1000 \
+        --engines onnxruntime openvino --out benchmarks/results/deploy/optimize-amx-xception
 """
 
 from __future__ import annotations
@@ -138,14 +140,15 @@ def recheck_loads(names: list[str], runs: Path, rounds: int, budget: float) -> s
 
 
 def one_model(name: str, run: Path, out_dir: Path, batches: list[int], threads_list: list[int], rounds: int,
-              budget: float, held_out: int | None = None) -> dict:
+              budget: float, held_out: int | None = None, engines: list[str] | None = None) -> dict:
     resolved = resolve_model(run)
     model = resolved.model.eval()
-    record = {"model": name, "checkpoint": str(run), "trained": trained_accuracy(run), "rows": []}
+    record = {"model": name, "checkpoint": str(run), "trained": trained_accuracy(run), "rows": [],
+              "engines": engines or "all", "held_out": held_out or "all"}
     t_max = max(threads_list)
     log(f"{name}: building and checking every candidate (batch 1, {t_max} threads)")
     first = optimize(resolved, data="digits", batch=1, threads=t_max, rounds=rounds, budget_s=budget,
-                     held_out=held_out, out=out_dir / f"{name}-deployed", overwrite=True)
+                     held_out=held_out, engines=engines, out=out_dir / f"{name}-deployed", overwrite=True)
     record["candidates"] = [row.to_dict() for row in first.results]
     record["table_first"] = first.table()
     print(first.table(), flush=True)
@@ -153,7 +156,7 @@ def one_model(name: str, run: Path, out_dir: Path, batches: list[int], threads_l
         for batch in batches:
             load_before = os.getloadavg()[0]
             result = optimize(resolved, data="digits", batch=batch, threads=threads, rounds=rounds,
-                              budget_s=budget, checked=first)
+                              budget_s=budget, engines=engines, checked=first)
             load_after = os.getloadavg()[0]
             chosen = result.chosen
             ratio = None if chosen.speedup is None else 1 / chosen.speedup
@@ -209,6 +212,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--held-out", type=int, default=None,
                    help="held-out images per accuracy check (default: all the digits not used for calibration, "
                         "1,541; at least 1,000). Xception at 299 px: each candidate's check takes minutes")
+    p.add_argument("--engines", nargs="+", default=None, help="only these engines' candidates (torch, onnxruntime, "
+                   "openvino; default all). Xception at 299 px: torch's runners are the slowest to check")
     p.add_argument("--out", default=str(RESULTS / "optimize"), help="output stem (.json and .txt; use another "
                    "stem for a run of some models, e.g. benchmarks/results/deploy/optimize-xception)")
     p.add_argument("--load-check-only", action="store_true",
@@ -238,7 +243,7 @@ def main(argv: list[str] | None = None) -> int:
             log(f"{name}: no trained run in {run} (benchmarks/deploy_train.sh); skipped")
             continue
         results.append(one_model(name, run, Path(args.runs), args.batches, args.threads, args.rounds, args.budget,
-                                 args.held_out))
+                                 args.held_out, args.engines))
     doc = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "cpu": cpu_name(), "cores": cores(),
            "openvino_capabilities": list(capabilities()), "torch": torch.__version__, "seconds": time.time() - started,
            "missing": missing, "results": results}
