@@ -79,7 +79,8 @@ def by_kind(resolved, chosen, shape: tuple, threads: int) -> dict | None:  # noq
         kinds = ort_layer_times(model, shape, threads=threads, repeats=10, warmup=2).by_kind()
         total = sum(kinds.values())
         top = max((k for k in kinds if k not in ("functional", "unmapped")), key=kinds.get)
-        return {"engine": "onnxruntime", "precision": "fp32", "top_kind": top, "top_share": kinds[top] / total, "kinds_ms": kinds}
+        return {"engine": "onnxruntime", "precision": "fp32", "top_kind": top, "top_share": kinds[top] / total,
+                "kinds_ms": kinds}
     if chosen.engine == "openvino":
         from sepconv.deploy.heldout import deploy_images
         from sepconv.engines.openvino_layers import openvino_kind_times
@@ -197,7 +198,8 @@ def table(results: list[dict]) -> str:
         if rec.get("by_kind"):
             k = rec["by_kind"]
             on = f"{k.get('engine', 'onnxruntime')} {k.get('precision', 'fp32')}"
-            lines.append(f"{rec['model']}: most time in {k['top_kind']} layers ({100 * k['top_share']:.0f}% on {on})")
+            lines.append(f"{rec['model']}: most time in {k['top_kind']} layers "
+                         f"({100 * k['top_share']:.0f}% on {on})")
     return "\n".join(lines)
 
 

@@ -38,7 +38,7 @@ from torch import nn
 from .._util.checks import ArgumentError, non_negative_int, one_of, positive_int
 from .._util.runtime import cores
 from .openvino import PRECISIONS, infer_request, read_onnx, unavailable
-from .ort_node_map import _anchor_by_name, _origins, export_for_layers, module_calls
+from .ort_node_map import anchor_by_name, export_for_layers, exported_origins, module_calls
 from .shapes import example_input
 
 __all__ = ["OpenVinoKinds", "openvino_kind_times"]
@@ -72,7 +72,7 @@ class OpenVinoKinds:
 
 
 def _kind_of(name: str, node_type: str, known: dict[str, int], kinds: list[str]) -> str:
-    index = _anchor_by_name(name, known)
+    index = anchor_by_name(name, known)
     if index is not None:
         return kinds[index]
     return "layout" if node_type == "Reorder" else "unmapped"
@@ -103,13 +103,12 @@ def openvino_kind_times(model: nn.Module, input_shape: Sequence[int] | None = No
         raise ValueError(reason)
     x = example_input(model, input_shape)
     exported = export_for_layers(model, x)
-    scopes, _ = module_calls(model, x)
+    scopes, leaves = module_calls(model, x)
     nodes = list(exported.graph.node)
-    leaves = {leaf.name: leaf.kind for calls in scopes.values() for call in calls if (leaf := call.leaf)}
-    kinds = []
-    for origin in (_origins(nodes, scopes)[i] for i in range(len(nodes))):
-        kinds.append(leaves[origin.name] if origin.category == "layer" else
-                     "functional" if origin.category == "functional" else "unmapped")
+    kind_of_leaf = {leaf.name: leaf.kind for leaf in leaves}
+    origins = exported_origins(nodes, scopes)
+    kinds = [kind_of_leaf[o.name] if o.category == "layer" else o.category if o.category == "functional"
+             else "unmapped" for o in (origins[i] for i in range(len(nodes)))]
     known = {tensor: i for i, node in enumerate(nodes) for tensor in node.output}  # "output": the classifier's
     known |= {node.name: i for i, node in enumerate(nodes) if node.name}
     proto = exported

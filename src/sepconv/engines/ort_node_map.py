@@ -59,8 +59,9 @@ from ..models.provenance import provenance_of
 from .fold import find_foldable
 from .shapes import example_input
 
-__all__ = ["INSTALL", "LAYOUT_OPS", "LeafCall", "NodeMap", "Origin", "OrtNode", "export_for_layers", "map_nodes",
-           "model_label", "module_calls", "node_map", "optimize", "require_onnxruntime"]
+__all__ = ["INSTALL", "LAYOUT_OPS", "LeafCall", "NodeMap", "Origin", "OrtNode", "anchor_by_name", "export_for_layers",
+           "exported_origins", "map_nodes", "model_label", "module_calls", "node_map", "optimize",
+           "require_onnxruntime"]
 
 INSTALL = "pip install 'sepconv[onnx]'"
 # Ops ONNX Runtime inserts to change a tensor's layout or device: they belong to no layer.
@@ -190,7 +191,7 @@ def _scope_call(scope: str, scopes: dict[str, list[_ScopeCall]]) -> tuple[str, i
     return None
 
 
-def _origins(nodes: Sequence[Any], scopes: dict[str, list[_ScopeCall]]) -> dict[int, Origin]:
+def exported_origins(nodes: Sequence[Any], scopes: dict[str, list[_ScopeCall]]) -> dict[int, Origin]:
     """Exported node index -> :class:`Origin`, from the scope in its name."""
     origins: dict[int, Origin] = {}
     for i, node in enumerate(nodes):
@@ -249,7 +250,7 @@ def _base_op(op_type: str) -> str:
     return op_type
 
 
-def _anchor_by_name(name: str, known: dict[str, int]) -> int | None:
+def anchor_by_name(name: str, known: dict[str, int]) -> int | None:
     """The exported node whose name (or output tensor name) is the longest prefix of ``name``
     ending at a separator."""
     for end in range(len(name), 0, -1):
@@ -285,7 +286,7 @@ def _anchors(graphs: _Graphs) -> dict[int, int | None]:
         if node.op_type in LAYOUT_OPS:
             anchors[j] = None
         elif node.name:
-            anchors[j] = _anchor_by_name(node.name, known)
+            anchors[j] = anchor_by_name(node.name, known)
         else:
             anchors[j] = next((graphs.producer[t] for t in node.output if t in graphs.producer), None)
     # unnamed nodes that write only ONNX Runtime's own tensors (an inlined function's inner nodes)
@@ -430,7 +431,7 @@ def map_nodes(model: nn.Module, x: torch.Tensor, exported: Any, optimized: Any) 
     scopes, leaves = module_calls(model, x)
     graphs = _Graphs(exported.graph, optimized.graph)
     enodes = graphs.exported.node
-    origins = _origins(enodes, scopes)
+    origins = exported_origins(enodes, scopes)
     anchors = _anchors(graphs)
     members = _absorb(graphs, anchors)
     nodes = []
